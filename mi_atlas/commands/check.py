@@ -1,0 +1,42 @@
+"""`mi-atlas check`: validate every entry and the index as a whole."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..index import load_index
+from ..taxonomy import TaxonomyError
+from .options import emit_json, fail, json_option, papers_option, report_problems
+
+
+@click.command()
+@papers_option
+@json_option
+def check(papers_dir: Path, as_json: bool) -> None:
+    """Validate all paper entries; exit 1 and list every problem if any is found.
+
+    Example: mi-atlas check --papers papers
+    """
+    try:
+        index = load_index(papers_dir)
+    except TaxonomyError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(
+            {
+                "ok": index.ok,
+                "papers": len(index.papers),
+                "checked": index.checked,
+                "problems": [p.to_json() for p in index.problems],
+            }
+        )
+    else:
+        report_problems(index.problems)
+        if index.ok:
+            click.echo(f"{len(index.papers)} papers, no problems.")
+        else:
+            click.echo(f"{len(index.problems)} problem(s) in {index.checked} files.", err=True)
+    sys.exit(0 if index.ok else 1)

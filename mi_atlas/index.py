@@ -1,0 +1,231 @@
+"""Loading and validating the whole index: every `papers/*.yaml`, checked alone and together.
+
+`load_index` never raises on bad input: each problem becomes a `Problem` with the file, line
+and field, so `mi-atlas check` can list them all at once and other tools can refuse to run on a
+broken index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from . import links
+from .problems import Problem
+from .schema import Paper
+from .taxonomy import Taxonomy, load_taxonomy
+from .yamlio import YamlError, key_lines, load_text, read_text
+
+
+@dataclass
+class Index:
+    """The valid entries, in file-name order, and every problem found."""
+
+    papers: list[Paper] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)  # paper id -> file
+    problems: list[Problem] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def validate_entry(
+    data: object, taxonomy: Taxonomy, *, file: str, text: str | None = None, stem: str | None = None
+) -> tuple[Paper | None, list[Problem]]:
+    """Validate one entry's data; problems carry the line of the offending key when `text` is given."""
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        return None, [
+            Problem(
+                file,
+                None,
+                f"the file is {kind}, not a mapping of fields such as 'id: ...' and 'title: ...'",
+                1,
+            )
+        ]
+    problems: list[Problem] = []
+    lines: dict[str, int] | None = None
+
+    def line_of(key: str) -> int | None:
+        nonlocal lines
+        if text is None:
+            return None
+        if lines is None:
+            lines = key_lines(text)
+        return lines.get(key) or lines.get(key.split(".")[0])
+
+    if stem is not None and isinstance(data.get("id"), str) and data["id"] != stem:
+        problems.append(
+            Problem(
+                file,
+                "id",
+                f"id '{data['id']}' differs from the file name '{stem}.yaml'; rename the file or set id: {stem}",
+                line_of("id"),
+                stem,
+            )
+        )
+    try:
+        paper = Paper.model_validate(data, context={"taxonomy": taxonomy})
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            problems.append(_problem(file, error, line_of))
+        return None, problems
+    return (None if problems else paper), problems
+
+
+def _problem(file: str, error: dict, line_of) -> Problem:
+    loc = [str(part) for part in error["loc"]]
+    ctx = error.get("ctx") or {}
+    field_name = ".".join(loc) or None
+    # A tag error names the list; its line is the offending item's.
+    dotted = ".".join([*loc, str(ctx["index"])]) if "index" in ctx else (field_name or "")
+    kind = error["type"]
+    message = error["msg"]
+    if kind == "extra_forbidden":
+        from rapidfuzz import process
+
+        from .schema import FIELD_ORDER
+
+        near = process.extractOne(loc[-1], FIELD_ORDER, score_cutoff=70)
+        suggestion = near[0] if near and len(loc) == 1 else None
+        message = f"'{loc[-1]}' is not a field of a paper entry" + (
+            f"; did you mean '{suggestion}'?"
+            if suggestion
+            else f"; valid fields are: {', '.join(FIELD_ORDER)}"
+        )
+        return Problem(file, field_name, message, line_of(dotted), suggestion)
+    if kind == "missing":
+        message = "is required but missing"
+    elif "input" in error and kind in {
+        "string_type",
+        "int_type",
+        "int_parsing",
+        "list_type",
+        "dict_type",
+        "date_from_datetime_parsing",
+        "date_type",
+        "date_parsing",
+        "model_type",
+        "int_from_float",
+        "bool_type",
+    }:
+        message = f"{message[0].lower()}{message[1:]} (got {_show(error['input'])})"
+    return Problem(file, field_name, message, line_of(dotted), ctx.get("suggestion"))
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def load_entry_file(path: Path, taxonomy: Taxonomy) -> tuple[Paper | None, list[Problem]]:
+    """Read and validate one file; never raises for bad content."""
+    file = display_path(path)
+    try:
+        text = read_text(path)
+        data = load_text(text)
+    except YamlError as exc:
+        return None, [Problem(file, None, f"the file {exc}", exc.line)]
+    except OSError as exc:
+        return None, [Problem(file, None, f"cannot be read ({exc.strerror})")]
+    return validate_entry(data, taxonomy, file=file, text=text, stem=path.stem)
+
+
+def entry_files(papers_dir: Path) -> tuple[list[Path], list[Problem]]:
+    """The entry files of a papers folder, and problems for files that are not entries."""
+    problems: list[Problem] = []
+    if not papers_dir.is_dir():
+        return [], [
+            Problem(
+                display_path(papers_dir),
+                None,
+                "is not a folder of paper entries (use --papers DIR)",
+            )
+        ]
+    files = []
+    for path in sorted(papers_dir.iterdir()):
+        if (
+            path.name.startswith(".")
+            or path.is_dir()
+            or path.name in {"README.md", "_template.yaml"}
+        ):
+            continue
+        if path.suffix == ".yaml":
+            files.append(path)
+        else:
+            hint = (
+                "rename it to end in .yaml"
+                if path.suffix == ".yml"
+                else "only <id>.yaml entries belong here"
+            )
+            problems.append(
+                Problem(
+                    display_path(path),
+                    None,
+                    f"is not a paper entry: {hint}",
+                    None,
+                    path.stem + ".yaml" if path.suffix == ".yml" else None,
+                )
+            )
+    return files, problems
+
+
+def load_index(papers_dir: Path, taxonomy: Taxonomy | None = None) -> Index:
+    """Validate every entry of `papers_dir` alone, then all of them together (duplicates)."""
+    taxonomy = taxonomy or load_taxonomy()
+    files, problems = entry_files(papers_dir)
+    index = Index(problems=problems, checked=len(files))
+    for path in files:
+        paper, entry_problems = load_entry_file(path, taxonomy)
+        index.problems.extend(entry_problems)
+        if paper is not None:
+            index.papers.append(paper)
+            index.files[paper.id] = path
+    index.problems.extend(find_duplicates(index.papers, index.files))
+    return index
+
+
+def identity_keys(paper: Paper) -> Iterable[tuple[str, str]]:
+    """The keys under which two entries are the same paper: arXiv id, DOI, URL, title."""
+    if paper.arxiv:
+        yield "arXiv id", paper.arxiv
+    if paper.doi:
+        yield "DOI", paper.doi.lower()
+    yield "URL", links.normalise_url(paper.url)
+    yield "title", links.normalise_title(paper.title)
+
+
+def find_duplicates(papers: list[Paper], files: dict[str, Path]) -> list[Problem]:
+    seen: dict[tuple[str, str], Paper] = {}
+    problems: list[Problem] = []
+    reported: set[tuple[str, str]] = set()
+    for paper in papers:
+        for kind, key in identity_keys(paper):
+            first = seen.setdefault((kind, key), paper)
+            if first is paper or (first.id, paper.id) in reported:
+                continue
+            reported.add((first.id, paper.id))
+            field_name = {"arXiv id": "arxiv", "DOI": "doi", "URL": "url", "title": "title"}[kind]
+            text = read_text(files[paper.id])
+            problems.append(
+                Problem(
+                    display_path(files[paper.id]),
+                    field_name,
+                    f"same {kind} as {display_path(files[first.id])}: two entries for one paper; merge them into one file",
+                    key_lines(text).get(field_name),
+                    first.id,
+                )
+            )
+    return problems
