@@ -7,6 +7,7 @@ broken index.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,7 @@ def validate_entry(
 
 
 def _problem(file: str, error: dict, line_of) -> Problem:
-    loc = [str(part) for part in error["loc"]]
+    loc = [str(part) for part in error["loc"] if part != "[key]"]
     ctx = error.get("ctx") or {}
     field_name = ".".join(loc) or None
     # A tag error names the list; its line is the offending item's.
@@ -130,9 +131,11 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def load_entry_file(path: Path, taxonomy: Taxonomy) -> tuple[Paper | None, list[Problem]]:
-    """Read and validate one file; never raises for bad content."""
-    file = display_path(path)
+def load_entry_file(
+    path: Path, taxonomy: Taxonomy, file: str | None = None
+) -> tuple[Paper | None, list[Problem]]:
+    """Read and validate one file; never raises for bad content. `file` is its display name."""
+    file = file or display_path(path)
     try:
         text = read_text(path)
         data = load_text(text)
@@ -155,12 +158,11 @@ def entry_files(papers_dir: Path) -> tuple[list[Path], list[Problem]]:
             )
         ]
     files = []
-    for path in sorted(papers_dir.iterdir()):
-        if (
-            path.name.startswith(".")
-            or path.is_dir()
-            or path.name in {"README.md", "_template.yaml"}
-        ):
+    with os.scandir(papers_dir) as entries:
+        listing = sorted((entry.name, entry.is_dir()) for entry in entries)
+    for name, is_dir in listing:
+        path = papers_dir / name
+        if name.startswith(".") or is_dir or name in {"README.md", "_template.yaml"}:
             continue
         if path.suffix == ".yaml":
             files.append(path)
@@ -187,8 +189,9 @@ def load_index(papers_dir: Path, taxonomy: Taxonomy | None = None) -> Index:
     taxonomy = taxonomy or load_taxonomy()
     files, problems = entry_files(papers_dir)
     index = Index(problems=problems, checked=len(files))
+    shown_dir = display_path(papers_dir)
     for path in files:
-        paper, entry_problems = load_entry_file(path, taxonomy)
+        paper, entry_problems = load_entry_file(path, taxonomy, os.path.join(shown_dir, path.name))
         index.problems.extend(entry_problems)
         if paper is not None:
             index.papers.append(paper)

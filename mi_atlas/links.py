@@ -7,6 +7,7 @@ list or a .bib `url`/`note` field becomes typed identifiers).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -21,6 +22,7 @@ DOI_IN_TEXT = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>{}]+)", re.IGNORECASE)
 OPENREVIEW_ID = re.compile(r"^[A-Za-z0-9_-]{8,14}$")
 ACL_ID = re.compile(r"^(?:\d{4}\.[a-z-]+(?:-[a-z]+)?\.\d+|[A-Z]\d{2}-\d{4})$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]*$|^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_NON_WORD = re.compile(r"[\W_]+")
 CODE_HOSTS = ("github.com", "gitlab.com", "huggingface.co", "bitbucket.org")
 
 
@@ -104,8 +106,7 @@ def normalise_url(url: str) -> str:
 
 def normalise_title(title: str) -> str:
     """A comparison key for titles: case, punctuation, TeX braces and spacing ignored."""
-    import unicodedata
-
-    title = unicodedata.normalize("NFKD", title)
-    title = "".join(ch for ch in title if not unicodedata.combining(ch))
-    return re.sub(r"[\W_]+", " ", title.casefold()).strip()
+    if not title.isascii():
+        title = unicodedata.normalize("NFKD", title)
+        title = "".join(ch for ch in title if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", title.casefold()).strip()

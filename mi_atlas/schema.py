@@ -45,8 +45,11 @@ def _slug(value: str) -> str:
     return value
 
 
+_LATEST_YEAR = dt.date.today().year + 1
+
+
 def _year(value: int) -> int:
-    latest = dt.date.today().year + 1
+    latest = _LATEST_YEAR
     if not MIN_YEAR <= value <= latest:
         raise PydanticCustomError(
             "year",

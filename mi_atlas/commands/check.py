@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -35,8 +36,19 @@ def check(papers_dir: Path, as_json: bool) -> None:
         )
     else:
         report_problems(index.problems)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            _annotate(index.problems)
         if index.ok:
             click.echo(f"{len(index.papers)} papers, no problems.")
         else:
             click.echo(f"{len(index.problems)} problem(s) in {index.checked} files.", err=True)
     sys.exit(0 if index.ok else 1)
+
+
+def _annotate(problems) -> None:
+    """GitHub workflow commands, so each problem shows on the offending line of the pull request."""
+    for problem in problems:
+        where = f"file={problem.file}" + (f",line={problem.line}" if problem.line else "")
+        title = f"mi-atlas check: {problem.field}" if problem.field else "mi-atlas check"
+        message = problem.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        click.echo(f"::error {where},title={title}::{message}")

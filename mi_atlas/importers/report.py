@@ -44,7 +44,9 @@ class SourceProblem:
 
     def render(self, source: str) -> str:
         where = f"{source}:{self.line}" if self.line else source
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
 
 
 @dataclass
@@ -62,7 +64,9 @@ class ImportReport:
     def items(self) -> int:
         return len(self.created) + len(self.merged) + len(self.skipped)
 
-    def problem(self, line: int | None, field_name: str | None, message: str, suggestion: str | None = None) -> None:
+    def problem(
+        self, line: int | None, field_name: str | None, message: str, suggestion: str | None = None
+    ) -> None:
         self.problems.append(SourceProblem(line, field_name, message, suggestion))
 
     def to_json(self) -> dict[str, Any]:

@@ -1,0 +1,107 @@
+"""The taxonomy files: exactly the design's ids, unambiguous aliases, resolvable labels."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import REPO
+
+DESIGN_IDS = {
+    "objects": [
+        "token-embedding",
+        "residual-stream",
+        "attention-head",
+        "ffn",
+        "neuron",
+        "sae-feature",
+        "circuit",
+    ],
+    "locate": [
+        "magnitude-analysis",
+        "causal-attribution",
+        "gradient-detection",
+        "probing",
+        "vocab-projection",
+        "circuit-discovery",
+    ],
+    "steer": ["amplitude-manipulation", "targeted-optimization", "vector-arithmetic"],
+    "goals": [
+        "alignment",
+        "safety-reliability",
+        "fairness-bias",
+        "persona-role",
+        "capability",
+        "multilingualism",
+        "knowledge-management",
+        "logic-reasoning",
+        "efficiency",
+        "efficient-training",
+        "efficient-inference",
+    ],
+}
+
+
+@pytest.mark.parametrize("axis", list(DESIGN_IDS))
+def test_ids_are_exactly_the_designs(taxonomy, axis):
+    assert taxonomy[axis].ids == DESIGN_IDS[axis]
+
+
+def test_goal_hierarchy(taxonomy):
+    assert taxonomy.goal_of("fairness-bias") == "alignment"
+    assert taxonomy.goal_of("efficient-inference") == "efficiency"
+    assert taxonomy.goal_of("alignment") is None
+
+
+@pytest.mark.parametrize("axis", list(DESIGN_IDS))
+def test_no_alias_points_at_two_nodes(taxonomy, axis):
+    from mi_atlas.taxonomy import label_key
+
+    owners: dict[str, set[str]] = {}
+    for node in taxonomy[axis].nodes.values():
+        for label in (node.id, node.name, *node.aliases):
+            owners.setdefault(label_key(label), set()).add(node.id)
+    assert {k: v for k, v in owners.items() if len(v) > 1} == {}
+
+
+@pytest.mark.parametrize(
+    ("axis", "label", "ids", "unknown"),
+    [
+        ("locate", "Magitude Analysis", ["magnitude-analysis"], []),
+        ("objects", "MHA & FFN", ["attention-head", "ffn"], []),
+        ("objects", "MHA<br>Neuron", ["attention-head", "neuron"], []),
+        ("goals", "Safety & Reliability", ["safety-reliability"], []),
+        ("steer", "-", [], []),
+        ("objects", "Residual Stream, Widgets", ["residual-stream"], ["Widgets"]),
+    ],
+)
+def test_resolve_labels(taxonomy, axis, label, ids, unknown):
+    assert taxonomy.resolve_labels(axis, label) == (ids, unknown)
+
+
+@pytest.mark.parametrize(
+    ("label", "venue"),
+    [
+        ("Arxiv", "arXiv"),
+        ("ArXiv", "arXiv"),
+        ("TLMR", "TMLR"),
+        ("ACLWS", "ACL Workshop"),
+        ("NeurIPS 2024", "NeurIPS"),
+        ("Findings of EMNLP", "EMNLP"),
+    ],
+)
+def test_venue_aliases(taxonomy, label, venue):
+    assert taxonomy.venues.resolve(label) == venue
+
+
+def test_every_node_has_a_description_and_impl(taxonomy):
+    for axis in DESIGN_IDS:
+        for node in taxonomy[axis].nodes.values():
+            assert node.description.strip(), node.id
+            if not node.children:
+                assert node.impls, f"{axis}/{node.id} links to no reference implementation"
+                assert all(path.startswith("reference_impls/") for path in node.impls)
+
+
+def test_package_reads_the_checkout_taxonomy(taxonomy):
+    assert (taxonomy.root / "objects.yaml").resolve() == (
+        REPO / "taxonomy" / "objects.yaml"
+    ).resolve()
