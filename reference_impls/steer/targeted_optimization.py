@@ -1,0 +1,290 @@
+"""Targeted optimization: change only the weights of the located component.
+
+Two forms. A rank-one edit (ROME) treats an MLP's output matrix as a linear key-value memory:
+the key k* is the MLP's hidden activation at the subject's last token, and the edit adds the
+rank-one term that maps k* to a new value v* (found by a few gradient steps on the MLP output
+so that the model says the new object) while disturbing other keys as little as possible
+under their second moment C = E[k k^T], computed here from the zoo's own training data.
+Fine-tuning the located parameters trains only the entries of the located heads or neurons and
+leaves every other weight bit-for-bit unchanged. Both return an edit that `undo()` reverts
+exactly.
+
+References:
+- Meng et al. 2022, "Locating and Editing Factual Associations in GPT" (ROME): the closed-form
+  rank-one update W' = W + (v* - W k*) (C^-1 k*)^T / ((C^-1 k*)^T k*).
+- Geva et al. 2021, "Transformer Feed-Forward Layers Are Key-Value Memories".
+- Meng et al. 2023, "Mass-Editing Memory in a Transformer" (MEMIT): the same key statistics.
+- Wu et al. 2024, "ReFT" and Sun et al. 2024 / Zhang et al. 2024 on fine-tuning only located
+  heads or neurons: updating a small located subset of parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+from reference_impls.addressing import Site, SiteError, dims, mlp_out, neuron
+from reference_impls.interventions import WeightEdit, edit_weights, hooks, weight
+
+
+def mlp_keys(
+    model, layer: int, tokens: Int[Tensor, "batch pos"], batch_size: int = 64
+) -> Float[Tensor, "n d_mlp"]:
+    """The MLP's hidden activations (its keys) at every position of `tokens`, flattened."""
+    keys = [
+        _all_keys(model, layer, tokens[s : s + batch_size])
+        for s in range(0, len(tokens), batch_size)
+    ]
+    return torch.cat([k.reshape(-1, k.shape[-1]) for k in keys])  # (batch * pos, d_mlp)
+
+
+def _all_keys(
+    model, layer: int, tokens: Int[Tensor, "batch pos"]
+) -> Float[Tensor, "batch pos d_mlp"]:
+    """Every neuron of MLP `layer` (the input of its output matrix W_out) on `tokens`."""
+    store = {}
+
+    def keep(act: Tensor, hook=None) -> None:
+        store["keys"] = act.detach().clone()
+
+    with torch.no_grad(), hooks(model, fwd=[(neuron(layer, 0).hook_name, keep)]):
+        model(tokens)
+    return store["keys"]
+
+
+def key_second_moment(
+    model, layer: int, tokens: Int[Tensor, "batch pos"], batch_size: int = 64
+) -> Float[Tensor, "d_mlp d_mlp"]:
+    """C = E[k k^T] over every position of `tokens` (ROME uses the uncentred second moment)."""
+    keys = mlp_keys(model, layer, tokens, batch_size).double()  # (n, d_mlp)
+    return (keys.T @ keys / keys.shape[0]).float()
+
+
+def _gather_positions(
+    x: Float[Tensor, "batch pos d"], positions: Int[Tensor, " batch"]
+) -> Float[Tensor, "batch d"]:
+    return x[torch.arange(x.shape[0]), positions]
+
+
+def subject_key(
+    model, layer: int, tokens: Int[Tensor, "batch pos"], subject_pos: Int[Tensor, " batch"]
+) -> Float[Tensor, " d_mlp"]:
+    """k*: the MLP key at the subject's last token, averaged over the prompts that state it."""
+    return _gather_positions(_all_keys(model, layer, tokens), subject_pos).mean(0)
+
+
+def value_delta(
+    model,
+    layer: int,
+    tokens: Int[Tensor, "batch pos"],
+    subject_pos: Int[Tensor, " batch"],
+    target: Int[Tensor, " batch"],
+    steps: int = 60,
+    lr: float = 0.1,
+    weight_decay: float = 1e-3,
+) -> Float[Tensor, " d_model"]:
+    """The change to the MLP output at the subject token that makes the model say `target`.
+
+    ROME's v* = W k* + delta: delta is optimised by Adam on the mean negative log-probability
+    of the target at the last position, with a small L2 penalty that keeps it short.
+    """
+    delta = torch.zeros(dims(model).d_model, requires_grad=True)
+    rows = torch.arange(tokens.shape[0])
+
+    def add_delta(out: Tensor, hook=None) -> Tensor:
+        out = out.clone()
+        out[rows, subject_pos] = out[rows, subject_pos] + delta  # (batch, d_model) at the subject
+        return out
+
+    optimiser = torch.optim.Adam([delta], lr=lr)
+    with _frozen(model), hooks(model, fwd=[(mlp_out(layer).hook_name, add_delta)]):
+        for _ in range(steps):
+            logits = model(tokens)  # (batch, pos, vocab)
+            logprobs = torch.log_softmax(logits[:, -1], dim=-1)
+            loss = -logprobs[rows, target].mean() + weight_decay * delta.pow(2).sum()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return delta.detach()
+
+
+def rank_one_update(
+    key: Float[Tensor, " d_mlp"],
+    delta: Float[Tensor, " d_model"],
+    second_moment: Float[Tensor, "d_mlp d_mlp"],
+    ridge: float = 1e-4,
+) -> Float[Tensor, "d_mlp d_model"]:
+    """The ROME update in (in, out) layout: out = k @ W, so W' = W + u delta^T / (u . k*).
+
+    u = C^-1 k*; after the update, k* @ W' = k* @ W + delta exactly, and any key k changes its
+    output by (u . k) / (u . k*) delta, which is small for keys uncorrelated with k* under C.
+    `ridge` (relative to C's mean diagonal) keeps C invertible when some neurons never fire.
+    """
+    c = second_moment.double()
+    c = c + ridge * c.diagonal().mean() * torch.eye(c.shape[0], dtype=c.dtype)
+    u = torch.linalg.solve(c, key.double())  # (d_mlp,)
+    return (torch.outer(u, delta.double()) / (u @ key.double())).float()
+
+
+@dataclass
+class RomeResult:
+    """A ROME edit and what it was computed from (the edit is applied; `edit.undo()` reverts)."""
+
+    edit: WeightEdit
+    layer: int
+    key: Float[Tensor, " d_mlp"]
+    delta: Float[Tensor, " d_model"]
+
+
+def rome_edit(
+    model,
+    layer: int,
+    tokens: Int[Tensor, "batch pos"],
+    subject_pos: Int[Tensor, " batch"],
+    target: Int[Tensor, " batch"],
+    key_tokens: Int[Tensor, "n pos"],
+    **value_kwargs,
+) -> RomeResult:
+    """Rewrite one fact: after the edit, `tokens` (prompts stating it) complete to `target`.
+
+    `key_tokens` is a sample of the model's training data for the key statistics C.
+    The MLP output weight of `layer` is changed in place by a rank-one term.
+    """
+    second_moment = key_second_moment(model, layer, key_tokens)
+    key = subject_key(model, layer, tokens, subject_pos)
+    delta = value_delta(model, layer, tokens, subject_pos, target, **value_kwargs)
+    update = rank_one_update(key, delta, second_moment)  # (d_mlp, d_model)
+    edit = edit_weights(model, {f"blocks.{layer}.mlp.W_out": lambda w: w + update})
+    return RomeResult(edit, layer, key, delta)
+
+
+class _frozen:
+    """Temporarily turn off gradients for every model parameter (restores the flags on exit)."""
+
+    def __init__(self, model: nn.Module, keep: Iterable[Tensor] = ()) -> None:
+        self.model = model
+        self.keep = {id(p) for p in keep}
+
+    def __enter__(self) -> None:
+        self.flags = [(p, p.requires_grad) for p in self.model.parameters()]
+        for p, _ in self.flags:
+            p.requires_grad_(id(p) in self.keep)
+
+    def __exit__(self, *exc) -> None:
+        for p, flag in self.flags:
+            p.requires_grad_(flag)
+
+
+def site_weight_masks(model, sites: Iterable[Site]) -> dict[str, Tensor]:
+    """The weight entries that belong to each located site, as boolean masks by weight name.
+
+    A head (`head_out` site) owns its slices of W_Q, W_K, W_V, W_O and of b_Q, b_K, b_V; a
+    neuron its column of W_in (and W_gate), its entry of b_in and its row of W_out; an
+    `attn_out` or `mlp_out` site the whole block's weights. Names as in `interventions.weight`.
+    """
+    d = dims(model)
+    masks: dict[str, Tensor] = {}
+
+    def mark(name: str, index) -> None:
+        try:
+            view = weight(model, name)
+        except (SiteError, AttributeError):
+            return  # a model without biases, or an MLP without a gate
+        mask = masks.setdefault(name, torch.zeros(view.shape, dtype=torch.bool))
+        mask[index] = True
+
+    for site in sites:
+        prefix = f"blocks.{site.layer}"
+        if site.kind == "head_out":
+            kv = site.head // (d.n_heads // d.n_kv_heads)  # the key/value head it reads
+            for leaf, h in (("Q", site.head), ("K", kv), ("V", kv)):
+                mark(f"{prefix}.attn.W_{leaf}", h)
+                mark(f"{prefix}.attn.b_{leaf}", h)
+            mark(f"{prefix}.attn.W_O", site.head)
+        elif site.kind == "neuron":
+            for name in ("W_in", "W_gate"):
+                mark(f"{prefix}.mlp.{name}", (slice(None), site.index))
+            mark(f"{prefix}.mlp.b_in", site.index)
+            mark(f"{prefix}.mlp.W_out", site.index)
+        elif site.kind in ("attn_out", "mlp_out"):
+            block = "attn" if site.kind == "attn_out" else "mlp"
+            leaves = ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O")
+            if block == "mlp":
+                leaves = ("W_in", "W_gate", "W_out", "b_in", "b_out")
+            for leaf in leaves:
+                mark(f"{prefix}.{block}.{leaf}", ...)
+        else:
+            raise SiteError(
+                f"{site}: fine-tuning takes head_out, neuron, attn_out or mlp_out sites"
+            )
+    return masks
+
+
+def _parameter_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> dict[nn.Parameter, Tensor]:
+    """Carry masks over weight views (`interventions.weight`) onto the parameters they view."""
+    out: dict[nn.Parameter, Tensor] = {}
+    params = list(model.parameters())
+    for name, mask in masks.items():
+        view = weight(model, name)
+        param = next(
+            p
+            for p in params
+            if p.untyped_storage().data_ptr() == view.untyped_storage().data_ptr()
+            and p.storage_offset() <= view.storage_offset() < p.storage_offset() + p.numel()
+        )
+        full = out.setdefault(param, torch.zeros(param.shape, dtype=torch.bool))
+        # the same strides as the view, on the mask: marks exactly the entries the view covers
+        strided = torch.as_strided(
+            full, view.shape, view.stride(), view.storage_offset() - param.storage_offset()
+        )
+        strided |= mask
+    return out
+
+
+def fine_tune(
+    model: nn.Module,
+    masks: Mapping[str, Tensor],
+    batches: Callable[[int], tuple[Tensor, Tensor]],
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    steps: int = 100,
+    lr: float = 1e-2,
+) -> WeightEdit:
+    """Fine-tune only the masked entries of the named weights; return the undoable edit.
+
+    `masks` maps weight names (`interventions.weight`) to boolean masks of the entries that may
+    change (`site_weight_masks` builds them from located sites; an all-True mask on every
+    parameter is full fine-tuning). Gradients outside the masks are zeroed, and Adam without
+    weight decay then leaves those entries bit-for-bit unchanged. `batches(step)` returns
+    (inputs, targets); `loss_fn(logits, targets)` the loss to minimise.
+    """
+    by_param = _parameter_masks(model, masks)
+    params = list(by_param)
+    edit = WeightEdit(
+        {f"param{i}": p for i, p in enumerate(params)},
+        {f"param{i}": p.detach().clone() for i, p in enumerate(params)},
+    )
+    optimiser = torch.optim.Adam(params, lr=lr)
+    with _frozen(model, keep=params):
+        for step in range(steps):
+            inputs, targets = batches(step)
+            loss = loss_fn(model(inputs), targets)
+            optimiser.zero_grad()
+            loss.backward()
+            for p in params:
+                p.grad.mul_(by_param[p])
+            optimiser.step()
+    return edit
+
+
+def all_weight_masks(model: nn.Module) -> dict[str, Tensor]:
+    """Every parameter, every entry: full fine-tuning, the baseline to compare against."""
+    return {name: torch.ones(p.shape, dtype=torch.bool) for name, p in model.named_parameters()}
+
+
+def n_updated(masks: Mapping[str, Tensor]) -> int:
+    """How many weight entries a masked fine-tune may change (overlaps counted once per name)."""
+    return int(sum(int(mask.sum()) for mask in masks.values()))

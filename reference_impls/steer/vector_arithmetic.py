@@ -1,0 +1,91 @@
+"""Vector arithmetic: add, subtract or project out a direction in activation space.
+
+A concept that a model represents linearly can be steered by arithmetic on its activations.
+The direction is found as a difference in means between inputs with and without the concept;
+adding it with a coefficient turns the concept up (or, negated, down); projecting it out of
+the residual stream at every layer removes it; an SAE feature is steered by clamping its
+activation to a chosen value. All interventions are hooks that remove themselves on exit.
+
+References:
+- Turner et al. 2023, "Steering Language Models With Activation Engineering" (ActAdd):
+  adding a steering vector with a coefficient.
+- Rimsky et al. 2024, "Steering Llama 2 via Contrastive Activation Addition" (CAA): the
+  difference in means over contrastive pairs, added at every position after the prompt.
+- Li et al. 2023, "Inference-Time Intervention" (ITI): difference-in-means directions on
+  located heads, scaled by their activation's standard deviation.
+- Arditi et al. 2024, "Refusal in Language Models Is Mediated by a Single Direction":
+  difference in means at one layer and position, and directional ablation at every layer.
+- Templeton et al. 2024, "Scaling Monosemanticity": clamping an SAE feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from reference_impls.addressing import Site, dims, resid
+from reference_impls.interventions import add, project_out, record
+from reference_impls.steer.sae import SparseAutoencoder, rewritten_features
+
+
+def mean_activation(
+    model, site: Site, tokens: Int[Tensor, "batch pos"], batch_size: int = 64
+) -> Float[Tensor, " d"]:
+    """The mean over inputs (and over positions, if the site spans them) of a site's vector."""
+    total, count = None, 0
+    with torch.no_grad(), record(model, site) as store:
+        for start in range(0, tokens.shape[0], batch_size):
+            model(tokens[start : start + batch_size])
+            rows = store[site].reshape(-1, store[site].shape[-1])  # (b [* pos], d)
+            total = rows.sum(0) if total is None else total + rows.sum(0)
+            count += rows.shape[0]
+    return total / count
+
+
+def mean_difference(
+    model,
+    site: Site,
+    positive: Int[Tensor, "n pos"],
+    negative: Int[Tensor, "m pos"],
+) -> Float[Tensor, " d"]:
+    """Difference-in-means direction mu(positive) - mu(negative) at `site` (unnormalised).
+
+    With `site = resid(layer, pos=-1)` this is Arditi et al.'s refusal direction when
+    `positive` are triggered inputs and `negative` benign ones; with contrastive pairs it is
+    CAA's steering vector.
+    """
+    return mean_activation(model, site, positive) - mean_activation(model, site, negative)
+
+
+def add_vector(
+    model, sites: Site | Iterable[Site], vector: Float[Tensor, " d"], coeff: float = 1.0
+):
+    """Activation addition: add `coeff * vector` to each site (ActAdd / CAA); removed on exit."""
+    return add(model, sites, vector, scale=coeff)
+
+
+def residual_sites(model, layers: Iterable[int] | None = None) -> list[Site]:
+    """The residual stream before each of `layers` (default all) and after the last block."""
+    n_layers = dims(model).n_layers
+    chosen = list(range(n_layers)) if layers is None else list(layers)
+    return [resid(layer) for layer in chosen] + [resid(n_layers - 1, where="post")]
+
+
+def ablate_direction(
+    model, direction: Float[Tensor, " d_model"], sites: Iterable[Site] | None = None
+):
+    """Directional ablation: x <- x - (x . r) r at every residual site, r = direction / |r|.
+
+    With the default sites (every layer's input and the final residual) no component can
+    write along r anywhere in the forward pass (Arditi et al. 2024).
+    """
+    return project_out(model, residual_sites(model) if sites is None else list(sites), direction)
+
+
+def clamp_features(model, sae: SparseAutoencoder, sites: Site | Iterable[Site], value: float):
+    """Clamp SAE features to `value` at their positions (0 removes them; large steers on)."""
+    sites = [sites] if isinstance(sites, Site) else list(sites)
+    return rewritten_features(model, sae, sites, lambda site, f: torch.full_like(f, value))
