@@ -8,6 +8,7 @@ commands that need it. Exit codes: 0 success, 1 problems in the user's input, 2 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import click
 
