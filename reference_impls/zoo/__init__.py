@@ -1,0 +1,142 @@
+"""The model zoo: tiny causal LMs trained here on synthetic tasks whose mechanism is known.
+
+Each model is a Hugging Face checkpoint under `zoo/models/<name>/` (`config.json`,
+`model.safetensors`, `tokenizer.json`, `card.json`), trained by `scripts/train_zoo.py`. `load`
+wraps it in a TransformerLens `TransformerBridge` exactly as a user would wrap GPT-2 or Pythia
+(`boot_transformers` on a directory, then `enable_compatibility_mode()`), so every method runs on
+a zoo model and on a hub model through one code path. A card (`card(name)`) holds the task, the
+training recipe, the measured accuracy and the machine-readable `ground_truth` that tests check
+methods against; `task(name)` is the module that generates the model's data.
+
+Example:
+    >>> model = load("induction")            # offline, a few hundred milliseconds
+    >>> card("induction")["ground_truth"]["induction_heads"]
+    >>> load("gpt2")                          # same path, from the Hub (needs network)
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+MODELS_DIR = Path(__file__).parent / "models"
+
+
+class ZooError(Exception):
+    """Base class of the zoo's errors; the message is one sentence for the user."""
+
+
+class UnknownModelError(ZooError):
+    """A name that is neither a zoo model nor a local checkpoint directory."""
+
+
+class HubUnavailableError(ZooError):
+    """A hub model that could not be fetched (offline, or no such repository)."""
+
+
+def names() -> list[str]:
+    """The zoo's model names, sorted."""
+    if not MODELS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in MODELS_DIR.iterdir() if (p / "card.json").is_file())
+
+
+def path(name: str) -> Path:
+    """The checkpoint directory of zoo model `name`."""
+    if name not in names():
+        raise UnknownModelError(_unknown(name))
+    return MODELS_DIR / name
+
+
+@functools.cache
+def _card(name: str) -> str:
+    return (path(name) / "card.json").read_text(encoding="utf-8")
+
+
+def card(name: str) -> dict[str, Any]:
+    """The card of zoo model `name` (a fresh dict: task, example, training, metrics, ground_truth)."""
+    return json.loads(_card(name))
+
+
+def ground_truth(name: str) -> dict[str, Any]:
+    """The machine-readable ground truth of zoo model `name` (see docs/zoo.md)."""
+    return card(name)["ground_truth"]
+
+
+def task(name: str) -> ModuleType:
+    """The data module of zoo model `name` (`reference_impls.zoo.tasks.<task>`)."""
+    return importlib.import_module(f"reference_impls.zoo.tasks.{card(name)['task_module']}")
+
+
+def _unknown(name: str) -> str:
+    import difflib
+
+    valid = names()
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{name!r} is not a zoo model{hint}; zoo models: {', '.join(valid)}"
+
+
+def load(name_or_path: str | Path, device: str = "cpu", compatibility_mode: bool = True) -> Any:
+    """Load a zoo model, a local checkpoint directory or a Hugging Face Hub model as a bridge.
+
+    Zoo names never touch the network. Any other name goes to the Hub through the same code;
+    when that fails (offline, or no such model) a HubUnavailableError says so in one sentence.
+    `compatibility_mode` (default) gives HookedTransformer hook names and processed weights.
+    """
+    name = str(name_or_path)
+    if name in names():
+        source, local = str(MODELS_DIR / name), True
+    elif Path(name).is_dir():
+        source, local = name, True
+    else:
+        source, local = name, False
+    try:
+        hf_model, tokenizer = _load_hf(source, local)
+    except OSError as exc:
+        if local:
+            raise ZooError(
+                f"{source} is not a loadable checkpoint directory: {_first_line(exc)}"
+            ) from exc
+        raise HubUnavailableError(
+            f"could not load {name!r} from the Hugging Face Hub (offline, or no such model: "
+            f"{_first_line(exc)}); zoo models load offline: {', '.join(names())}"
+        ) from exc
+    return _bridge(source, hf_model, tokenizer, device, compatibility_mode)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
+
+
+def _load_hf(source: str, local: bool) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+
+    # eager attention: the bridge forces it too, so HF and bridged logits agree
+    hf_model = AutoModelForCausalLM.from_pretrained(
+        source, local_files_only=local, attn_implementation="eager"
+    )
+    if local:
+        # the bridge needs a tokenizer loaded from disk (an in-memory one lacks name_or_path)
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(source, local_files_only=True)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    return hf_model.eval(), tokenizer
+
+
+def _bridge(
+    source: str, hf_model: Any, tokenizer: Any, device: str, compatibility_mode: bool
+) -> Any:
+    from transformer_lens.model_bridge import TransformerBridge
+
+    bridge = TransformerBridge.boot_transformers(
+        source, hf_model=hf_model, tokenizer=tokenizer, device=device
+    )
+    if compatibility_mode:
+        bridge.enable_compatibility_mode(disable_warnings=True)
+    bridge.eval()
+    return bridge
