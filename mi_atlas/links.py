@@ -20,7 +20,8 @@ ARXIV_IN_URL = re.compile(
 DOI = re.compile(r"^10\.\d{4,9}/\S+$")
 DOI_IN_TEXT = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>{}]+)", re.IGNORECASE)
 OPENREVIEW_ID = re.compile(r"^[A-Za-z0-9_-]{8,14}$")
-ACL_ID = re.compile(r"^(?:\d{4}\.[a-z-]+(?:-[a-z]+)?\.\d+|[A-Z]\d{2}-\d{4})$")
+# Volume slugs may hold digits: workshop volumes are numbered (2023.blackboxnlp-1.29).
+ACL_ID = re.compile(r"^(?:\d{4}\.[a-z][a-z0-9-]*\.\d+|[A-Z]\d{2}-\d{4})$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]*$|^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 _NON_WORD = re.compile(r"[\W_]+")
 CODE_HOSTS = ("github.com", "gitlab.com", "huggingface.co", "bitbucket.org")
