@@ -1,0 +1,26 @@
+"""Options of the `mi-atlas` mkdocs plugin (`plugins: [mi-atlas: {...}]` in mkdocs.yml)."""
+
+from __future__ import annotations
+
+from mkdocs.config.base import Config
+from mkdocs.config.config_options import Type
+
+
+class AtlasConfig(Config):
+    enabled = Type(bool, default=True)
+
+    # Where the data is, relative to mkdocs.yml (absolute paths work too).
+    papers_dir = Type(str, default="papers")
+    taxonomy_dir = Type(str, default="taxonomy")
+
+    # Links into the repository ("edit this entry", implementation sources): this URL, else
+    # mkdocs' `repo_url` (which also makes Material fetch repository facts from GitHub's API in
+    # the reader's browser; set this one instead to keep the site free of network requests).
+    repo_url = Type(str, default="")
+    repo_branch = Type(str, default="main")
+
+    # Feeds: how many of the most recently added papers each Atom feed lists.
+    feed_size = Type(int, default=30)
+
+    # Site search: list paper pages (title, authors and tags; abstracts are left to the explorer).
+    search_papers = Type(bool, default=True)

@@ -1,0 +1,290 @@
+"""Pages and blocks about the whole index: home blocks, taxonomy, matrices, downloads, explorer.
+
+Hand-written pages ask for a block with a marker comment, e.g. `<!-- mi-atlas:pipeline -->` in
+`docs/index.md`; `BLOCKS` maps each marker name to the function that renders it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..taxonomy import AXES
+from . import routes
+from .catalog import added_date
+from .context import Site
+from .html import link, text
+from .pages import AXIS_PLURALS, author_list
+
+PIPELINE = (
+    ("locate", "Locate", "Find the objects inside the model that carry a behaviour."),
+    ("steer", "Steer", "Change those objects: scale them, optimise them, add vectors."),
+    ("goals", "Improve", "Use it to make models safer, more capable and cheaper."),
+)
+
+
+def _count_label(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+# -- home page blocks ----------------------------------------------------------------------
+
+
+def pipeline_block(site: Site, src: str) -> str:
+    """Locate -> Steer -> Improve, each stage with its methods and live paper counts."""
+    catalog = site.catalog
+    stages = []
+    for axis, title, blurb in PIPELINE:
+        top = [n for n in catalog.taxonomy[axis].roots]
+        items = "".join(
+            f"<li>{link(site.href(src, routes.node(axis, n.id)), text(n.name))}"
+            f' <span class="mi-count">{catalog.count(axis, n.id)}</span></li>'
+            for n in top
+        )
+        tagged = catalog.tagged(axis)
+        stages.append(
+            f'<section class="mi-stage mi-stage--{axis}">'
+            f'<h3><a href="{site.href(src, routes.axis_index(axis))}">{title}</a></h3>'
+            f'<p class="mi-stage__count"><strong>{tagged}</strong> papers</p>'
+            f"<p>{blurb}</p><ul>{items}</ul></section>"
+        )
+    arrow = '<div class="mi-arrow" aria-hidden="true">→</div>'
+    return f'<div class="mi-pipeline">{arrow.join(stages)}</div>'
+
+
+def counts_block(site: Site, src: str) -> str:
+    """The headline numbers: papers, venues, years, taxonomy nodes."""
+    catalog = site.catalog
+    years = catalog.years
+    nodes = sum(len(catalog.taxonomy[axis].nodes) for axis in AXES)
+    facts = [
+        (len(catalog.papers), "papers", routes.EXPLORER),
+        (len(catalog.venues), "venues", routes.EXPLORER),
+        (nodes, "taxonomy nodes", routes.TAXONOMY),
+    ]
+    cells = "".join(
+        f'<a class="mi-count-card" href="{site.href(src, target)}"><strong>{n}</strong> {label}</a>'
+        for n, label, target in facts
+    )
+    if years:
+        cells += f'<span class="mi-count-card"><strong>{years[0]}–{years[1]}</strong> years</span>'
+    return f'<div class="mi-counts">{cells}</div>'
+
+
+def recent_block(site: Site, src: str, limit: int = 8) -> str:
+    papers = site.catalog.recent(limit)
+    if not papers:
+        return '<p class="mi-empty">No paper has been added yet.</p>'
+    items = "".join(
+        f"<li>{link(site.href(src, routes.paper(p.id)), text(p.title))}"
+        f'<br><span class="mi-muted">{author_list(p.authors, limit=3)}'
+        f"{' · ' if p.authors else ''}{text(p.venue)} {p.year} · added {added_date(p).isoformat()}</span></li>"
+        for p in papers
+    )
+    feed = link(site.href(src, routes.FEED_RECENT), "Atom feed of recent additions", css="mi-feed")
+    return f'<ul class="mi-recent">{items}</ul><p>{feed}</p>'
+
+
+def tag_ids_block(site: Site, src: str) -> str:
+    """Every valid tag id per axis, for contributors (the allow-list the validator uses)."""
+    parts = []
+    for axis in AXES:
+        rows = "".join(
+            f"<tr><td><code>{text(node.id)}</code></td>"
+            f"<td>{link(site.href(src, routes.node(axis, node.id)), text(node.name))}</td></tr>"
+            for node in site.catalog.nodes(axis)
+        )
+        parts.append(
+            f'<h3 id="ids-{axis}">{AXIS_PLURALS[axis]} (<code>{axis}</code>)</h3>'
+            f'<div class="mi-table-wrap"><table class="mi-table"><thead><tr><th>id</th><th>name</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+    return "\n".join(parts)
+
+
+# -- taxonomy overview pages ---------------------------------------------------------------
+
+
+def _node_cards(site: Site, src: str, axis: str, nodes) -> str:
+    cards = []
+    for node in nodes:
+        count = site.catalog.count(axis, node.id)
+        children = ""
+        if node.children:
+            children = (
+                '<ul class="mi-children">'
+                + "".join(
+                    f"<li>{link(site.href(src, routes.node(axis, c.id)), text(c.name))}"
+                    f' <span class="mi-count">{site.catalog.count(axis, c.id)}</span></li>'
+                    for c in node.children
+                )
+                + "</ul>"
+            )
+        cards.append(
+            '<li class="mi-card">'
+            f'<p class="mi-card__title">{link(site.href(src, routes.node(axis, node.id)), text(node.name))}'
+            f' <span class="mi-count">{_count_label(count, "paper")}</span></p>'
+            f"<p>{text(node.description)}</p>{children}</li>"
+        )
+    return f'<ul class="mi-cards">{"".join(cards)}</ul>'
+
+
+def axis_page(site: Site, axis: str, src: str) -> str:
+    ax = site.catalog.taxonomy[axis]
+    return (
+        f'<h1 id="title">{text(ax.title)}</h1>'
+        f'<p class="mi-lead">{_count_label(len(ax.nodes), "node")}, '
+        f"{site.catalog.tagged(axis)} tagged papers.</p>" + _node_cards(site, src, axis, ax.roots)
+    )
+
+
+def taxonomy_page(site: Site, src: str) -> str:
+    parts = [
+        '<h1 id="title">Taxonomy</h1>',
+        '<p class="mi-lead">The survey sorts work by what it looks at (the object), how it '
+        "finds it (locate), how it changes it (steer) and what for (the goal). Every paper is "
+        "tagged on each axis; the first tag is its primary one.</p>",
+    ]
+    for axis in AXES:
+        ax = site.catalog.taxonomy[axis]
+        parts.append(
+            f'<h2 id="{axis}">{link(site.href(src, routes.axis_index(axis)), text(ax.title))}</h2>'
+        )
+        parts.append(_node_cards(site, src, axis, ax.roots))
+    return "\n".join(parts)
+
+
+# -- matrices ------------------------------------------------------------------------------
+
+
+def matrix_table(site: Site, src: str, rows: str, cols: str) -> str:
+    """Counts per (row node, column node); each non-empty cell opens the explorer filtered to it."""
+    catalog = site.catalog
+    counts = catalog.matrix(rows, cols)
+    row_nodes = [catalog.taxonomy[rows].nodes[i] for i in catalog.taxonomy[rows].leaf_ids]
+    col_nodes = [catalog.taxonomy[cols].nodes[i] for i in catalog.taxonomy[cols].leaf_ids]
+    peak = max(counts.values(), default=0)
+    head = "".join(
+        f'<th scope="col">{link(site.href(src, routes.node(cols, c.id)), text(c.name))}</th>'
+        for c in col_nodes
+    )
+    body = []
+    for r in row_nodes:
+        cells = []
+        for c in col_nodes:
+            n = counts.get((r.id, c.id), 0)
+            if n == 0:
+                cells.append(
+                    '<td class="mi-cell mi-heat-0"><span aria-label="no papers">0</span></td>'
+                )
+                continue
+            heat = 1 + min(4, int(4 * n / peak)) if peak else 0
+            href = site.href(src, routes.EXPLORER, query={rows: r.id, cols: c.id})
+            label = f"{n} papers: {r.name} and {c.name}"
+            cells.append(
+                f'<td class="mi-cell mi-heat-{heat}">'
+                f'<a href="{href}" title="{text(label)}" data-row="{text(r.id)}" '
+                f'data-col="{text(c.id)}">{n}</a></td>'
+            )
+        header = link(site.href(src, routes.node(rows, r.id)), text(r.name))
+        body.append(f'<tr><th scope="row">{header}</th>{"".join(cells)}</tr>')
+    return (
+        f'<div class="mi-table-wrap"><table class="mi-table mi-matrix" data-rows="{rows}" data-cols="{cols}">'
+        f'<thead><tr><th scope="col"><span class="mi-sr-only">{AXIS_PLURALS[rows]}</span></th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def matrix_page(site: Site, src: str) -> str:
+    return "\n".join(
+        [
+            '<h1 id="title">Matrix</h1>',
+            '<p class="mi-lead">How many papers study each interpretable object with each '
+            "method. A paper with two objects or two methods counts in each of its cells. "
+            "Open a cell to see its papers in the explorer.</p>",
+            '<h2 id="objects-locate">Objects × locate methods</h2>',
+            matrix_table(site, src, "objects", "locate"),
+            '<h2 id="objects-steer">Objects × steer methods</h2>',
+            matrix_table(site, src, "objects", "steer"),
+        ]
+    )
+
+
+# -- downloads and explorer ----------------------------------------------------------------
+
+
+def downloads_page(site: Site, src: str) -> str:
+    n = len(site.catalog.papers)
+    items = "".join(
+        f"<li>{link(site.href(src, routes.DOWNLOAD.format(ext=d.ext)), text(d.label), css='md-button')} "
+        f'<span class="mi-muted"><code>mi-atlas.{d.ext}</code>, {_size(len(d.content.encode()))}</span></li>'
+        for d in site.downloads
+    )
+    feeds = (
+        f"<li>{link(site.href(src, routes.FEED_RECENT), 'Recently added papers')} "
+        '<span class="mi-muted">(Atom)</span></li>'
+        "<li>One feed per taxonomy node: the <em>Atom feed</em> button on each node page "
+        f"(e.g. {link(site.href(src, routes.TAXONOMY), 'the taxonomy')}).</li>"
+    )
+    return "\n".join(
+        [
+            '<h1 id="title">Downloads</h1>',
+            f'<p class="mi-lead">The whole index, {_count_label(n, "paper")}, in three formats, '
+            "made from the same entries as this site.</p>",
+            f'<ul class="mi-downloads">{items}</ul>' if items else "",
+            '<h2 id="feeds">Feeds</h2>',
+            f"<ul>{feeds}</ul>",
+        ]
+    )
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "kB", "MB"):
+        if n < 1024 or unit == "MB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def explorer_page(site: Site, src: str) -> str:
+    """The explorer's skeleton; `explorer.js` builds the filters and results from the data file."""
+    asset = lambda name: site.href(src, f"{routes.ASSETS}/{name}")  # noqa: E731
+    paper_href = site.href(src, routes.paper("__ID__"))
+    node_href = site.href(src, routes.node("__AXIS__", "__ID__"))
+    return f"""<div class="mi-explorer" id="mi-explorer" data-paper-href="{text(paper_href)}" data-node-href="{text(node_href)}">
+<h1 id="title">Explorer</h1>
+<div class="mi-explorer__bar">
+<label class="mi-sr-only" for="mi-q">Search titles, authors and abstracts</label>
+<input id="mi-q" class="mi-explorer__search" type="search" placeholder="Search titles, authors and abstracts" autocomplete="off" spellcheck="false">
+<label class="mi-explorer__sort">Sort <select id="mi-sort">
+<option value="relevance">relevance</option><option value="newest">newest first</option>
+<option value="oldest">oldest first</option><option value="title">title</option></select></label>
+</div>
+<div class="mi-explorer__body">
+<form class="mi-explorer__filters" id="mi-filters" aria-label="Filters"></form>
+<section class="mi-explorer__results" aria-live="polite">
+<div class="mi-explorer__summary">
+<p id="mi-count" class="mi-explorer__count">Loading papers…</p>
+<button type="button" id="mi-copy" class="md-button md-button--primary" disabled>Copy BibTeX</button>
+<button type="button" id="mi-clear" class="md-button">Clear filters</button>
+<span id="mi-copied" class="mi-explorer__copied" role="status"></span>
+</div>
+<ol id="mi-results" class="mi-results"></ol>
+<button type="button" id="mi-more" class="md-button" hidden>Show more</button>
+</section>
+</div>
+<noscript><p>The explorer needs JavaScript. Every paper is also listed on its taxonomy pages.</p></noscript>
+</div>
+<script src="{asset("vendor/minisearch.js")}"></script>
+<script src="{asset("papers.js")}"></script>
+<script src="{asset("explorer.js")}"></script>
+<script src="{asset("bibtex.js")}" defer></script>
+"""
+
+
+# Marker name -> block renderer for hand-written pages (`<!-- mi-atlas:NAME -->`).
+BLOCKS: dict[str, Callable[[Site, str], str]] = {
+    "pipeline": pipeline_block,
+    "counts": counts_block,
+    "recent": recent_block,
+    "tag-ids": tag_ids_block,
+}

@@ -1,0 +1,285 @@
+"""The paper page and the taxonomy node page, rendered to HTML from a `Site`.
+
+A node page is a header followed by sections. `NODE_SECTIONS` lists the functions that make
+them, in order; each takes (site, axis, node, src) and returns a `Section` or None. Another
+part of the project adds to a node page by adding a function to this list (for example the
+reference implementation's source, command and results); the plugin renders whatever is there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..schema import FIELD_ORDER, Paper
+from ..taxonomy import AXES, Node
+from . import routes
+from .catalog import AXIS_LABELS
+from .context import Site
+from .html import external, link, text
+
+AXIS_PLURALS = {
+    "objects": "Objects",
+    "locate": "Locate methods",
+    "steer": "Steer methods",
+    "goals": "Goals",
+}
+LINK_FIELDS = (
+    ("url", "Paper", lambda v: v),
+    ("arxiv", "arXiv", lambda v: f"https://arxiv.org/abs/{v}"),
+    ("doi", "DOI", lambda v: f"https://doi.org/{v}"),
+    ("openreview", "OpenReview", lambda v: f"https://openreview.net/forum?id={v}"),
+    ("acl", "ACL Anthology", lambda v: f"https://aclanthology.org/{v}"),
+    ("code", "Code", lambda v: v),
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One titled part of a node page: `title` is plain text, `html` is rendered HTML."""
+
+    title: str
+    html: str
+    anchor: str
+
+
+NodeSection = Callable[[Site, str, Node, str], "Section | None"]
+
+
+# -- shared pieces -------------------------------------------------------------------------
+
+
+def author_list(authors: list[str], limit: int | None = None) -> str:
+    """'A, B and C' (escaped); with `limit`, longer lists end in 'et al.'."""
+    names = [text(name) for name in authors]
+    if limit is not None and len(names) > limit:
+        return ", ".join(names[:limit]) + " et al."
+    if len(names) <= 2:
+        return " and ".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def tag_chip(site: Site, src: str, axis: str, node_id: str, *, primary: bool = False) -> str:
+    node = site.catalog.taxonomy[axis].nodes[node_id]
+    css = f"mi-tag mi-tag--{axis}" + (" mi-tag--primary" if primary else "")
+    return link(site.href(src, routes.node(axis, node_id)), text(node.name), css=css)
+
+
+def tag_chips(site: Site, src: str, paper: Paper, axis: str) -> str:
+    tags = getattr(paper, axis)
+    if not tags:
+        return '<span class="mi-muted">none</span>'
+    return " ".join(
+        tag_chip(site, src, axis, tag, primary=index == 0) for index, tag in enumerate(tags)
+    )
+
+
+def paper_table(site: Site, src: str, papers: list[Paper], *, caption: str) -> str:
+    """A sortable table of papers: title (linked to its page), authors, venue, year."""
+    if not papers:
+        return '<p class="mi-empty">No paper in the index has this tag yet.</p>'
+    rows = []
+    for paper in papers:
+        href = site.href(src, routes.paper(paper.id))
+        rows.append(
+            "<tr>"
+            f'<td data-sort="{text(paper.title.casefold())}">{link(href, text(paper.title))}</td>'
+            f"<td>{author_list(paper.authors, limit=3)}</td>"
+            f"<td>{text(paper.venue)}</td>"
+            f'<td data-sort="{paper.year}">{paper.year}</td>'
+            "</tr>"
+        )
+    head = "".join(
+        f'<th scope="col" data-sort-type="{kind}">{label}</th>'
+        for label, kind in (
+            ("Title", "text"),
+            ("Authors", "text"),
+            ("Venue", "text"),
+            ("Year", "number"),
+        )
+    )
+    return (
+        '<div class="mi-table-wrap" data-search-exclude>'
+        f'<table class="mi-table mi-sortable"><caption class="mi-sr-only">{text(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+# -- the paper page ------------------------------------------------------------------------
+
+
+def paper_page(site: Site, paper: Paper, src: str) -> str:
+    """Every field of one entry, its links, its BibTeX with a copy button, an edit link."""
+    venue = site.catalog.taxonomy.venues.by_name.get(paper.venue)
+    venue_title = f' title="{text(venue.full)}"' if venue else ""
+    edit = site.repo.edit_url(f"{site.papers_path}/{paper.id}.yaml")
+    edit_link = (
+        f'<a class="mi-edit" href="{text(edit)}" rel="noopener">Edit this entry</a>' if edit else ""
+    )
+    links = " ".join(
+        external(make(getattr(paper, name)), label, css="md-button mi-link")
+        for name, label, make in LINK_FIELDS
+        if getattr(paper, name)
+    )
+    parts = [
+        '<article class="mi-paper">',
+        f'<p class="mi-kicker"><span class="mi-venue"{venue_title}>{text(paper.venue)}</span>'
+        f" · {paper.year}</p>",
+        f'<h1 id="title">{text(paper.title)}</h1>',
+        f'<p class="mi-authors">{author_list(paper.authors) or "Authors not recorded"}</p>',
+        f'<p class="mi-links">{links} {edit_link}</p>',
+    ]
+    if paper.tldr:
+        parts.append(f'<p class="mi-tldr"><strong>TL;DR</strong> {text(paper.tldr)}</p>')
+    if paper.abstract:
+        parts += [
+            '<h2 id="abstract">Abstract</h2>',
+            f'<p class="mi-abstract">{text(paper.abstract)}</p>',
+        ]
+    parts += ['<h2 id="taxonomy">In the taxonomy</h2>', '<dl class="mi-axes">']
+    for axis in AXES:
+        parts.append(f"<dt>{AXIS_PLURALS[axis]}</dt><dd>{tag_chips(site, src, paper, axis)}</dd>")
+    parts.append("</dl>")
+    bibtex = site.bibtex.get(paper.id)
+    if bibtex:
+        parts += [
+            '<h2 id="bibtex">BibTeX</h2>',
+            f'<pre class="mi-bibtex"><code>{text(bibtex.strip())}</code></pre>',
+        ]
+    parts += [
+        '<h2 id="entry">The entry</h2>',
+        _fields_table(site, paper, src),
+        "</article>",
+    ]
+    return "\n".join(parts)
+
+
+def _fields_table(site: Site, paper: Paper, src: str) -> str:
+    """Every field the entry holds, in the schema's order, as the YAML file has it."""
+    rows = []
+    for name in FIELD_ORDER:
+        value = getattr(paper, name)
+        if value in (None, [], {}):
+            continue
+        rows.append(
+            f'<tr><th scope="row"><code>{name}</code></th><td>{_field_value(site, src, name, value)}</td></tr>'
+        )
+    return (
+        '<div class="mi-table-wrap" data-search-exclude><table class="mi-table mi-fields">'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _field_value(site: Site, src: str, name: str, value: object) -> str:
+    if name in AXES:
+        return ", ".join(
+            link(site.href(src, routes.node(name, tag)), f"<code>{text(tag)}</code>")
+            for tag in value
+        )
+    if name in ("url", "code"):
+        return external(value, text(value))
+    if name == "authors":
+        return "; ".join(text(author) for author in value)
+    if name == "bibtex":
+        return "<br>".join(f"<code>{text(k)}</code> = {text(v)}" for k, v in value.items())
+    if name == "provenance":
+        return "<br>".join(
+            text(
+                item.source
+                + (f", line {item.line}" if item.line else "")
+                + (f", under “{item.section}”" if item.section else "")
+            )
+            for item in value
+        )
+    return text(value)
+
+
+# -- the node page -------------------------------------------------------------------------
+
+
+def node_header(site: Site, axis: str, node: Node, src: str) -> str:
+    taxonomy = site.catalog.taxonomy
+    papers = site.catalog.papers_of(axis, node.id)
+    parent = taxonomy[axis].parent.get(node.id)
+    if parent:
+        kicker = "Sub-goal of " + link(
+            site.href(src, routes.node(axis, parent)), text(taxonomy[axis].nodes[parent].name)
+        )
+    else:
+        kicker = AXIS_LABELS[axis]
+    years = sorted({paper.year for paper in papers})
+    facts = [
+        f'<span class="mi-stat"><strong>{len(papers)}</strong> paper{"s" if len(papers) != 1 else ""}</span>'
+    ]
+    if years:
+        span = f"{years[0]}–{years[-1]}" if years[0] != years[-1] else str(years[0])
+        facts.append(f'<span class="mi-stat">{span}</span>')
+    explore = site.href(src, routes.EXPLORER, query={axis: node.id})
+    facts.append(link(explore, "Open in the explorer", css="md-button md-button--primary"))
+    facts.append(
+        link(site.href(src, routes.node_feed(axis, node.id)), "Atom feed", css="md-button mi-feed")
+    )
+    parts = [
+        '<header class="mi-node">',
+        f'<p class="mi-kicker">{kicker}</p>',
+        f'<h1 id="title">{text(node.name)}</h1>',
+        f'<p class="mi-lead">{text(node.description)}</p>',
+    ]
+    if node.notation:
+        parts.append(f'<p class="mi-notation">Notation: <code>{text(node.notation)}</code></p>')
+    if node.aliases:
+        aliases = ", ".join(text(alias) for alias in node.aliases if alias != node.name)
+        if aliases:
+            parts.append(f'<p class="mi-aliases">Also called: {aliases}</p>')
+    parts += [f'<p class="mi-facts">{" ".join(facts)}</p>', "</header>"]
+    return "\n".join(parts)
+
+
+def implementation_section(site: Site, axis: str, node: Node, src: str) -> Section:
+    """Links to the node's reference implementation files, or a clear "not yet" state."""
+    items = []
+    for path in node.impls:
+        if site.repo.exists(path):
+            url = site.repo.source_url(path)
+            label = f"<code>{text(path)}</code>"
+            items.append(f"<li>{external(url, label) if url else label}</li>")
+    if items:
+        body = (
+            '<div class="mi-impl mi-impl--ready"><p>Reference implementation: '
+            f"the source is in the repository.</p><ul>{''.join(items)}</ul></div>"
+        )
+    else:
+        planned = ", ".join(f"<code>{text(path)}</code>" for path in node.impls)
+        where = f" It will live in {planned}." if planned else ""
+        body = (
+            '<div class="mi-impl mi-impl--missing" role="note">'
+            f"<p><strong>Reference implementation: not yet implemented.</strong>{where}</p></div>"
+        )
+    return Section("Reference implementation", body, "reference-implementation")
+
+
+def subgoals_section(site: Site, axis: str, node: Node, src: str) -> Section | None:
+    """For a goal with sub-goals: each sub-goal, its description and paper count."""
+    if not node.children:
+        return None
+    items = "".join(
+        f"<li>{link(site.href(src, routes.node(axis, child.id)), text(child.name))} "
+        f'<span class="mi-count">{site.catalog.count(axis, child.id)}</span>'
+        f"<br>{text(child.description)}</li>"
+        for child in node.children
+    )
+    return Section("Sub-goals", f'<ul class="mi-node-list">{items}</ul>', "sub-goals")
+
+
+def papers_section(site: Site, axis: str, node: Node, src: str) -> Section:
+    papers = site.catalog.papers_of(axis, node.id)
+    table = paper_table(site, src, papers, caption=f"Papers tagged {node.name}")
+    return Section(f"Papers ({len(papers)})", table, "papers")
+
+
+NODE_SECTIONS: list[NodeSection] = [implementation_section, subgoals_section, papers_section]
+
+
+def node_sections(site: Site, axis: str, node: Node, src: str) -> list[Section]:
+    sections = (make(site, axis, node, src) for make in NODE_SECTIONS)
+    return [section for section in sections if section is not None]

@@ -1,0 +1,346 @@
+"""The `mi-atlas` mkdocs plugin: the site's pages, data, downloads and feeds, made at build time.
+
+On every build it loads `taxonomy/` and validates `papers/` (a broken index stops the build
+with each problem listed), then adds generated files to the build: a page per paper (kept out
+of the navigation, which mkdocs renders into every page), a page per taxonomy node, the
+taxonomy overview, the matrices, the explorer and its data scripts, the downloads made by
+`mi_atlas.exporters`, and Atom feeds. Nothing is written into `docs/`: generated pages are
+in-memory `File`s. Their markdown is a few marker comments; the HTML for each marker is
+rendered after markdown has run (`on_page_content`), so no value from a YAML file is ever
+read as markdown. Hand-written pages ask for blocks the same way (`<!-- mi-atlas:pipeline -->`).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin, event_priority
+from mkdocs.structure.files import File, Files, InclusionLevel
+from mkdocs.structure.pages import Page
+
+from .. import taxonomy as taxonomy_module
+from ..index import load_index
+from ..paths import taxonomy_dir as packaged_taxonomy_dir
+from ..taxonomy import AXES, Taxonomy, TaxonomyError, load_taxonomy
+from . import exports, feeds, overview, pages, routes
+from .catalog import Catalog
+from .config import AtlasConfig
+from .context import Repository, Site
+from .explorer import bibtex_script, papers_script
+from .html import text
+
+log = logging.getLogger(f"mkdocs.plugins.{__name__}")
+
+ASSET_DIR = Path(__file__).parent / "assets"
+ASSETS = (
+    "mi-atlas.css",
+    "tables.js",
+    "explorer.js",
+    "vendor/minisearch.js",
+    "vendor/LICENSE-minisearch.txt",
+)
+MARKER = re.compile(r"<!--\s*mi-atlas:([a-z0-9:-]+)\s*-->")
+
+
+@dataclass
+class GeneratedPage:
+    """A page this plugin made: its title (plain text), how to render its markers, and options."""
+
+    title: str
+    slots: Callable[[], dict[str, str]]
+    edit_path: str | None = None
+    hide: tuple[str, ...] = ()
+    search: bool = True
+
+
+class AtlasPlugin(BasePlugin[AtlasConfig]):
+    def __init__(self) -> None:
+        self.is_serve = False
+        self.generated: dict[str, GeneratedPage] = {}
+        self.site: Site | None = None
+
+    # -- mkdocs events, in the order mkdocs calls them ------------------------------------
+
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        self.is_serve = command == "serve"
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
+        if not self.config.enabled:
+            return None
+        root = Path(config.config_file_path or ".").resolve().parent
+        self.root = root
+        self.papers_dir = self._resolve_dir(root, self.config.papers_dir)
+        self.taxonomy_dir = self._resolve_dir(root, self.config.taxonomy_dir)
+        if not self.taxonomy_dir.is_dir():
+            self.taxonomy_dir = packaged_taxonomy_dir()
+        # `load_taxonomy` caches by folder; a rebuild under `mkdocs serve` must see edits.
+        taxonomy_module._load_cached.cache_clear()
+        try:
+            self.taxonomy = load_taxonomy(self.taxonomy_dir)
+        except TaxonomyError as exc:
+            raise PluginError(f"mi-atlas: {exc}") from None
+        config.extra_css.append(f"{routes.ASSETS}/mi-atlas.css")
+        config.extra_javascript.append(f"{routes.ASSETS}/tables.js")
+        if config.nav is not None:
+            config.nav = self._expand_nav(config.nav, self.taxonomy)
+        return config
+
+    def on_serve(self, server, *, config: MkDocsConfig, builder) -> None:
+        # Editing a paper or the taxonomy rebuilds the site, like editing a page in docs/.
+        for folder in (self.papers_dir, self.taxonomy_dir):
+            if folder.is_dir():
+                server.watch(str(folder))
+        return server
+
+    @event_priority(50)
+    def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
+        if not self.config.enabled:
+            return None
+        index = load_index(self.papers_dir, self.taxonomy)
+        if index.problems:
+            listed = "\n".join(f"  {problem}" for problem in index.problems)
+            raise PluginError(
+                f"mi-atlas: the index in {self.papers_dir} has {len(index.problems)} "
+                f"problem(s); run `mi-atlas check` for details:\n{listed}"
+            )
+        catalog = Catalog.build(index.papers, self.taxonomy, index.files)
+        self.site = Site(
+            catalog=catalog,
+            router=routes.Router(config.use_directory_urls),
+            repo=Repository(
+                self.root, self.config.repo_url or config.repo_url or "", self.config.repo_branch
+            ),
+            papers_path=self._repo_path(self.papers_dir, "papers"),
+            taxonomy_path=self._repo_path(self.taxonomy_dir, "taxonomy"),
+            site_name=config.site_name,
+        )
+        self.generated = {}
+        exported = exports.export(catalog.papers)
+        if exported is not None:
+            self.site.bibtex = exported.bibtex
+            self.site.downloads = exported.downloads
+        for file in self._generate_files(config):
+            if files.get_file_from_path(file.src_uri) is not None:
+                raise PluginError(
+                    f"mi-atlas: docs/{file.src_uri} clashes with a page the plugin generates; "
+                    "rename or remove it"
+                )
+            files.append(file)
+        return files
+
+    def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig, files: Files):
+        generated = self.generated.get(page.file.src_uri)
+        if generated is None:
+            return markdown
+        # Material prints page titles as HTML: the title of a generated page is escaped text.
+        page.meta["title"] = text(generated.title)
+        if generated.hide:
+            page.meta["hide"] = list(generated.hide)
+        if not generated.search:
+            page.meta["search"] = {"exclude": True}
+        return markdown
+
+    def on_page_content(self, html: str, *, page: Page, config: MkDocsConfig, files: Files):
+        if self.site is None or "mi-atlas:" not in html:
+            return html
+        generated = self.generated.get(page.file.src_uri)
+        slots = generated.slots() if generated else {}
+
+        def fill(match: re.Match) -> str:
+            name = match.group(1)
+            if name in slots:
+                return slots[name]
+            block = overview.BLOCKS.get(name)
+            if block is None:
+                log.warning("%s: unknown block <!-- mi-atlas:%s -->", page.file.src_uri, name)
+                return match.group(0)
+            return block(self.site, page.file.src_uri)
+
+        return MARKER.sub(fill, html)
+
+    def on_page_context(self, context, *, page: Page, config: MkDocsConfig, nav):
+        generated = self.generated.get(page.file.src_uri)
+        if generated is not None:
+            page.edit_url = (
+                self.site.repo.edit_url(generated.edit_path) if generated.edit_path else None
+            )
+        return context
+
+    # -- generation -----------------------------------------------------------------------
+
+    def _generate_files(self, config: MkDocsConfig):
+        site = self.site
+        catalog = site.catalog
+        yield from self._generate_assets(config)
+        for paper in catalog.papers:
+            yield self._page(
+                config,
+                routes.paper(paper.id),
+                GeneratedPage(
+                    paper.title,
+                    self._paper_slots(paper),
+                    edit_path=f"{site.papers_path}/{paper.id}.yaml",
+                    hide=("navigation", "toc"),
+                    search=self.config.search_papers,
+                ),
+                in_nav=False,
+            )
+        for axis in AXES:
+            ax = self.taxonomy[axis]
+            src = routes.axis_index(axis)
+            yield self._page(
+                config,
+                src,
+                GeneratedPage(
+                    ax.title,
+                    lambda src=src, axis=axis: {"page": overview.axis_page(site, axis, src)},
+                    edit_path=f"{site.taxonomy_path}/{axis}.yaml",
+                ),
+            )
+            for node in ax.nodes.values():
+                yield self._node_page(config, axis, node)
+                yield self._feed(
+                    routes.node_feed(axis, node.id),
+                    f"mi-atlas: {node.name}",
+                    catalog.recent(self.config.feed_size, catalog.papers_of(axis, node.id)),
+                    routes.node(axis, node.id),
+                    config,
+                )
+        for src, title, render, hide in (
+            (routes.TAXONOMY, "Taxonomy", overview.taxonomy_page, ()),
+            (routes.MATRIX, "Matrix", overview.matrix_page, ()),
+            (routes.DOWNLOADS, "Downloads", overview.downloads_page, ()),
+            (routes.EXPLORER, "Explorer", overview.explorer_page, ("navigation", "toc")),
+        ):
+            yield self._page(
+                config,
+                src,
+                GeneratedPage(title, lambda src=src, r=render: {"page": r(site, src)}, hide=hide),
+            )
+        yield File.generated(config, routes.EXPLORER_DATA, content=papers_script(catalog))
+        yield File.generated(config, routes.EXPLORER_BIBTEX, content=bibtex_script(site.bibtex))
+        for download in site.downloads:
+            yield File.generated(
+                config, routes.DOWNLOAD.format(ext=download.ext), content=download.content
+            )
+        yield self._feed(
+            routes.FEED_RECENT,
+            "mi-atlas: recently added papers",
+            catalog.recent(self.config.feed_size),
+            routes.HOME,
+            config,
+        )
+
+    def _generate_assets(self, config: MkDocsConfig):
+        for name in ASSETS:
+            yield File.generated(
+                config, f"{routes.ASSETS}/{name}", abs_src_path=str(ASSET_DIR / name)
+            )
+
+    def _node_page(self, config: MkDocsConfig, axis: str, node) -> File:
+        site = self.site
+        src = routes.node(axis, node.id)
+        sections = pages.node_sections(site, axis, node, src)
+        # Section titles are markdown headings, so they reach the table of contents.
+        markdown = "<!-- mi-atlas:header -->\n\n" + "\n\n".join(
+            f"## {text(section.title)} {{ #{section.anchor} }}\n\n<!-- mi-atlas:section-{k} -->"
+            for k, section in enumerate(sections)
+        )
+        slots = {"header": pages.node_header(site, axis, node, src)}
+        slots.update({f"section-{k}": s.html for k, s in enumerate(sections)})
+        return self._page(
+            config,
+            src,
+            GeneratedPage(
+                node.name,
+                lambda: slots,
+                edit_path=f"{site.taxonomy_path}/{axis}.yaml",
+            ),
+            markdown=markdown,
+        )
+
+    def _paper_slots(self, paper) -> Callable[[], dict[str, str]]:
+        src = routes.paper(paper.id)
+        return lambda: {"page": pages.paper_page(self.site, paper, src)}
+
+    def _page(
+        self,
+        config: MkDocsConfig,
+        src: str,
+        generated: GeneratedPage,
+        *,
+        markdown: str = "<!-- mi-atlas:page -->\n",
+        in_nav: bool = True,
+    ) -> File:
+        self.generated[src] = generated
+        inclusion = InclusionLevel.UNDEFINED if in_nav else InclusionLevel.NOT_IN_NAV
+        return File.generated(config, src, content=markdown, inclusion=inclusion)
+
+    def _feed(self, src: str, title: str, papers, home: str, config: MkDocsConfig) -> File:
+        router = self.site.router
+        content = feeds.atom_feed(
+            title=title,
+            feed_path=router.url(src),
+            papers=papers,
+            page_url=lambda paper: router.url(routes.paper(paper.id)),
+            site_url=config.site_url or "",
+            home_path=router.url(home),
+        )
+        return File.generated(config, src, content=content)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _resolve_dir(root: Path, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else root / path
+
+    def _repo_path(self, folder: Path, default: str) -> str:
+        """`folder` as a path inside the repository, for edit links (its name if outside)."""
+        try:
+            return folder.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return default
+
+    def _expand_nav(self, nav: list, taxonomy: Taxonomy) -> list:
+        """Put every axis and node page under the nav entry that names `taxonomy/index.md`."""
+        expanded = []
+        for item in nav:
+            title, value = next(iter(item.items())) if isinstance(item, dict) else (None, item)
+            if value == routes.TAXONOMY:
+                expanded.append(
+                    {title or "Taxonomy": [routes.TAXONOMY, *self._taxonomy_nav(taxonomy)]}
+                )
+            elif isinstance(value, list):
+                expanded.append({title: self._expand_nav(value, taxonomy)})
+            else:
+                expanded.append(item)
+        return expanded
+
+    @staticmethod
+    def _taxonomy_nav(taxonomy: Taxonomy) -> list:
+        sections = []
+        for axis in AXES:
+            ax = taxonomy[axis]
+            entries: list = [routes.axis_index(axis)]
+            for node in ax.roots:
+                if node.children:
+                    entries.append(
+                        {
+                            html.escape(node.name): [
+                                {"Overview": routes.node(axis, node.id)},
+                                *(routes.node(axis, child.id) for child in node.children),
+                            ]
+                        }
+                    )
+                else:
+                    entries.append(routes.node(axis, node.id))
+            sections.append({html.escape(ax.title): entries})
+        return sections
