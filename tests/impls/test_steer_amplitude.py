@@ -1,0 +1,135 @@
+"""Amplitude manipulation: ablations and scalings do what they say, and leave nothing behind.
+
+Mechanics on a tiny random GPT-2 (the replaced values are checked against an independent
+cache), the planted effect on the zoo's induction model (knocking out its located induction
+heads destroys in-context copying; the same number of random heads does not).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from steer_testing import one_thread  # noqa: F401  (fixture)
+
+from reference_impls import addressing as A
+from reference_impls import zoo
+from reference_impls.steer import amplitude_manipulation as am
+from reference_impls.steer.sae import SAEConfig, site_activations, train_sae
+from reference_impls.zoo import checkpoint
+
+pytestmark = [pytest.mark.impls, pytest.mark.usefixtures("one_thread")]
+
+VOCAB = checkpoint.vocabulary([f"w{i}" for i in range(13)])
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    sizes = {"n_layers": 2, "d_model": 32, "n_heads": 4, "d_mlp": 48, "n_ctx": 16}
+    hf = checkpoint.tiny_model("gpt2", len(VOCAB), seed=3, **sizes)
+    return zoo.load(checkpoint.save(hf, VOCAB, tmp_path_factory.mktemp("gpt2")))
+
+
+def _tokens(n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.cat(
+        [torch.ones(n, 1, dtype=torch.long), torch.randint(3, len(VOCAB), (n, 7), generator=g)], 1
+    )
+
+
+@pytest.fixture(scope="module")
+def tokens():
+    return _tokens(4, 1)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return _tokens(12, 2)
+
+
+SITES = [A.head(1, 2), A.neuron(0, 5), A.resid(1, pos=3)]
+
+
+def cached(model, tokens, sites):
+    """Each site's slice in a plain run: the independent record the tests compare with."""
+    _, cache = model.run_with_cache(tokens)
+    return {s: s.select(cache[s.hook_name]) for s in sites}
+
+
+def seen(model, tokens, sites):
+    """Each site's slice as the forward pass carries it now (with any steering in place)."""
+    from reference_impls.interventions import record
+
+    with torch.no_grad(), record(model, sites) as store:
+        model(tokens)
+    return dict(store)
+
+
+def test_zero_ablation_sets_every_site_to_zero_and_undoes(model, tokens):
+    base = model(tokens)
+    with am.ablate(model, SITES, mode="zero"):
+        values = seen(model, tokens, SITES)
+    assert all(torch.equal(v, torch.zeros_like(v)) for v in values.values())
+    assert torch.equal(model(tokens), base)
+
+
+def test_mean_ablation_uses_the_reference_mean(model, tokens, reference):
+    expected = {s: v.mean(0) for s, v in cached(model, reference, SITES).items()}
+    base = model(tokens)
+    with am.ablate(model, SITES, mode="mean", reference=reference):
+        values = seen(model, tokens, SITES)
+    for s in SITES:
+        torch.testing.assert_close(values[s], expected[s].expand_as(values[s]))
+    assert torch.equal(model(tokens), base)
+
+
+def test_resample_ablation_takes_a_real_reference_value_per_row(model, tokens, reference):
+    ref = cached(model, reference, SITES)
+    base = model(tokens)
+    with am.ablate(model, SITES, mode="resample", reference=reference, seed=5):
+        values = seen(model, tokens, SITES)
+    for s in SITES:
+        for row in values[s]:  # each row is one of the reference inputs' slices, exactly
+            assert any(torch.equal(row, r) for r in ref[s])
+    with am.ablate(model, SITES, mode="resample", reference=reference, seed=5):
+        again = seen(model, tokens, SITES)
+    assert all(torch.equal(values[s], again[s]) for s in SITES)  # seeded: reproducible
+    assert torch.equal(model(tokens), base)
+
+
+def test_scaling_multiplies_the_site_and_one_is_the_identity(model, tokens):
+    plain = cached(model, tokens, [A.head(1, 2)])[A.head(1, 2)]
+    base = model(tokens)
+    with am.scale(model, A.head(1, 2), 1.0):
+        assert torch.equal(model(tokens), base)
+    with am.scale(model, A.head(1, 2), 3.0):
+        scaled = seen(model, tokens, [A.head(1, 2)])[A.head(1, 2)]
+    torch.testing.assert_close(scaled, 3.0 * plain)
+    assert torch.equal(model(tokens), base)
+
+
+def test_sae_feature_ablation_changes_only_that_feature(model, tokens, reference):
+    hook = A.resid(1).hook_name
+    sae = train_sae(site_activations(model, A.resid(1), reference), SAEConfig(d_sae=48, steps=50))
+    base = model(tokens)
+    feature = A.sae_feature(hook, 7)
+    with am.scale(model, feature, 1.0, sae=sae):  # the splice alone is the identity
+        torch.testing.assert_close(model(tokens), base, atol=1e-5, rtol=0)
+    resid = cached(model, tokens, [A.resid(1)])[A.resid(1)]
+    with am.ablate(model, feature, mode="zero", sae=sae):
+        steered = seen(model, tokens, [A.resid(1)])[A.resid(1)]
+    # x' = x - a_7(x) d_7: the change is along feature 7's decoder direction only
+    a7 = sae.encode(resid)[..., 7:8]
+    torch.testing.assert_close(steered, resid - a7 * sae.W_dec[7], atol=1e-5, rtol=0)
+    assert torch.equal(model(tokens), base)
+
+
+def test_hooks_are_removed_even_when_the_body_raises(model, tokens):
+    base = model(tokens)
+    with pytest.raises(RuntimeError, match="boom"), am.ablate(model, SITES):
+        raise RuntimeError("boom")
+    assert torch.equal(model(tokens), base)
+
+
+def test_an_sae_feature_without_its_sae_is_a_clear_error(model):
+    with pytest.raises(A.SiteError, match="pass the SAE"):
+        am.scale(model, A.sae_feature("blocks.1.hook_resid_pre", 0), 2.0).__enter__()
