@@ -1,0 +1,120 @@
+"""`mi-atlas import-bib`: create or fill paper entries from a BibTeX file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..importers.bibtex import IndexNotClean
+from ..importers.bibtex import import_bib as run_import
+from ..taxonomy import AXES, AXIS_NOUNS, TaxonomyError, load_taxonomy
+from .options import emit_json, fail, json_option, report_problems
+
+
+def _tags(axis: str):
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+        if not value:
+            return []
+        known = load_taxonomy()[axis]
+        ids = []
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            node = part if part in known.nodes else None
+            if node is None:
+                suggestion = known.suggest(part)
+                hint = (
+                    f"; did you mean '{suggestion}'?"
+                    if suggestion
+                    else f"; valid ids: {', '.join(known.ids)}"
+                )
+                raise click.BadParameter(f"'{part}' is not {AXIS_NOUNS[axis]}{hint}")
+            ids.append(node)
+        return list(dict.fromkeys(ids))
+
+    return click.option(
+        f"--{axis}",
+        callback=convert,
+        metavar="IDS",
+        help=f"Comma-separated {axis} ids for new entries that carry none (primary first).",
+    )
+
+
+def _venue(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if not value:
+        return None
+    venues = load_taxonomy().venues
+    name = value if value in venues.by_name else venues.resolve(value)
+    if name is None:
+        suggestion = venues.suggest(value)
+        hint = f"; did you mean '{suggestion}'?" if suggestion else " (see taxonomy/venues.yaml)"
+        raise click.BadParameter(f"'{value}' is not a venue of the list{hint}")
+    return name
+
+
+@click.command("import-bib")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "papers_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("papers"),
+    show_default=True,
+    help="Folder of paper entries to create and fill.",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing.")
+@_tags("objects")
+@_tags("locate")
+@_tags("steer")
+@_tags("goals")
+@click.option(
+    "--venue",
+    callback=_venue,
+    help="Venue for entries whose journal/booktitle is not on the list (or that name none).",
+)
+@json_option
+def import_bib(file, papers_dir, dry_run, objects, locate, steer, goals, venue, as_json):
+    """Import the entries of a .bib FILE: each is created, merged into the entry of the same
+    paper (filling what it lacks, never its tags) or skipped with a reason.
+
+    The entries that could be read are written even when others are skipped (exit 1 then,
+    each one listed); after fixing the file, running again merges instead of duplicating.
+    Existing files are only filled in, never replaced.
+
+    Example: mi-atlas import-bib refs.bib --out papers --locate probing --dry-run
+    """
+    tags = dict(zip(AXES, (objects, locate, steer, goals), strict=True))
+    try:
+        report = run_import(file, papers_dir, tags=tags, venue=venue)
+    except IndexNotClean as exc:
+        report_problems(exc.problems)
+        fail(
+            f"{papers_dir} has {len(exc.problems)} problem(s); fix them (mi-atlas check) before importing"
+        )
+    except (TaxonomyError, OSError) as exc:
+        fail(str(exc))
+    written = [] if dry_run else report.write(papers_dir)
+    if as_json:
+        emit_json({**report.to_json(), "dry_run": dry_run, "written": [str(p) for p in written]})
+    else:
+        _human(report, papers_dir, dry_run)
+    sys.exit(1 if report.skipped or not report.items else 0)
+
+
+def _human(report, papers_dir: Path, dry_run: bool) -> None:
+    source = report.source
+    for item in report.created:
+        click.echo(f"{source}:{item.line}: created {papers_dir / (item.id + '.yaml')}")
+    for item in report.merged:
+        click.echo(f"{source}:{item.line}: merged into {item.id}: {item.reason}")
+    for item in report.skipped:
+        click.echo(f"{source}:{item.line}: skipped '{item.title}': {item.reason}", err=True)
+    for problem in report.problems:
+        click.echo(problem.render(source), err=True)
+    if not report.items:
+        click.echo(f"Error: no BibTeX entries found in {source}", err=True)
+    tail = " (dry run: nothing written)" if dry_run else ""
+    click.echo(
+        f"{report.items} entries: {len(report.created)} created, {len(report.merged)} merged, "
+        f"{len(report.skipped)} skipped{tail}."
+    )

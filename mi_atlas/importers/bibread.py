@@ -1,0 +1,512 @@
+"""Reading real-world .bib files with bibtexparser v2: one record per entry, nothing dropped.
+
+bibtexparser splits the file (after `bibrepair` fixed the slips whose fix is certain) and its
+middlewares do the BibTeX work: @string macros, enclosing braces and quotes, field-key case,
+month macros, author lists and name parts, LaTeX decoding. Around them this module handles
+what exported and hand-edited files contain: duplicate citation keys and fields, `%` comment
+lines inside entries, `#` concatenations, undefined macros, names BibTeX cannot split, text
+between entries, bookkeeping fields of reference managers, and `crossref`. Everything it
+notices becomes a `Note` at a line; every entry becomes a `BibRecord` or a `BibFailure`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bibtexparser.library import Library
+from bibtexparser.middlewares import (
+    LatexDecodingMiddleware,
+    MonthIntMiddleware,
+    NormalizeFieldKeys,
+    RemoveEnclosingMiddleware,
+    ResolveStringReferencesMiddleware,
+    SeparateCoAuthors,
+    SplitNameParts,
+)
+from bibtexparser.middlewares.names import (
+    InvalidNameError,
+    NameParts,
+    parse_single_name_into_parts,
+)
+from bibtexparser.model import (
+    DuplicateBlockKeyBlock,
+    DuplicateFieldKeyBlock,
+    Entry,
+    ImplicitComment,
+    MiddlewareErrorBlock,
+    ParsingFailedBlock,
+    String,
+)
+
+from .. import texcodec
+from .bibrepair import Note, balanced_end, quoted_end, split_repaired
+
+NAME_FIELDS = ("author", "editor", "translator")
+# Values kept exactly as written: identifiers, links, numbers, dates.
+VERBATIM = frozenset(
+    {
+        "url", "doi", "eprint", "eprinttype", "archiveprefix", "primaryclass", "eprintclass",
+        "pages", "isbn", "issn", "year", "date", "month", "volume", "number",
+        "mi-atlas-venue", "mi-atlas-objects", "mi-atlas-locate", "mi-atlas-steer",
+        "mi-atlas-goals", "mi-atlas-added", "mi-atlas-code", "mi-atlas-openreview",
+        "mi-atlas-acl",
+    }
+)  # fmt: skip
+# Fields that describe one person's library, not the paper (JabRef, Zotero, Mendeley, BibDesk).
+BOOKKEEPING = frozenset(
+    {
+        "file", "pdf", "owner", "timestamp", "groups", "ranking", "readstatus", "priority",
+        "printed", "qualityassured", "relevance", "creationdate", "modificationdate",
+        "annotation", "annote", "urldate", "keywords", "mendeley-groups", "mendeley-tags",
+        "date-added", "date-modified", "local-url", "__markedentry", "_sort",
+    }
+)  # fmt: skip
+_BOOKKEEPING_PREFIX = ("bdsk-", "comment-", "jabref-")
+_MONTHS = {
+    m[:3].lower(): m
+    for m in "January February March April May June July August September October "
+    "November December".split()
+}
+_MACRO = re.compile(r"[A-Za-z_][\w:.+/-]*")
+_LINKISH = re.compile(r"https?://|\\url\b|www\.", re.IGNORECASE)
+_TOKEN = re.compile(r"[^\s#{}\"]+")
+_TITLE_IN_RAW = re.compile(r"\btitle\s*=\s*[{\"](.+?)[}\"]\s*,?\s*$", re.IGNORECASE | re.MULTILINE)
+_KEY_IN_RAW = re.compile(r"@\w*\s*[{(]\s*([^\s,{}()]+)")
+
+
+@dataclass
+class BibRecord:
+    """One entry as decoded text, with the lines of its fields and what was noticed."""
+
+    line: int
+    key: str
+    entry_type: str
+    fields: dict[str, str] = field(default_factory=dict)  # lowercase key -> plain text
+    names: dict[str, list[str]] = field(default_factory=dict)  # author/editor -> "First Last"
+    raw: dict[str, str] = field(default_factory=dict)  # undecoded text, where links hide
+    lines: dict[str, int] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+    crossref_from: list[int] = field(default_factory=list)  # lines of entries citing it
+
+    def note(self, field_name: str | None, message: str) -> None:
+        self.notes.append(Note(self.lines.get(field_name or "", self.line), field_name, message))
+
+
+@dataclass
+class BibFailure:
+    """A block that could not be read as an entry, and why."""
+
+    line: int
+    title: str
+    reason: str
+
+
+@dataclass
+class BibFile:
+    records: list[BibRecord] = field(default_factory=list)
+    failures: list[BibFailure] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)  # about the file, not one entry
+
+
+def read_bib(path: Path) -> BibFile:
+    """Read a .bib file (UTF-8, else Windows-1252 or Latin-1, reported) into records."""
+    data = path.read_bytes()
+    notes: list[Note] = []
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    if encoding != "utf-8-sig":
+        notes.append(Note(None, None, f"the file is not UTF-8; read it as {encoding}"))
+    result = parse_bib(text)
+    result.notes[:0] = notes
+    return result
+
+
+class _LenientNameParts(SplitNameParts):
+    """bibtexparser's name splitting, falling back to its lenient mode for names that strict
+    BibTeX rejects ("Smith, John, Jr, Extra") and dropping `and others` (et al.)."""
+
+    def transform_entry(self, entry: Entry, library: Library) -> Entry:
+        for fld in entry.fields:
+            if fld.key not in self.name_fields or not isinstance(fld.value, list):
+                continue
+            parts = []
+            for name in fld.value:
+                try:
+                    part = parse_single_name_into_parts(name)
+                except InvalidNameError as exc:
+                    part = parse_single_name_into_parts(name, strict=False)
+                    _note(entry, fld, f"{exc.reason.lower()} in the name '{name}'; read leniently")
+                if part.last == ["others"] and not (part.first or part.von or part.jr):
+                    continue  # "and others" is BibTeX for et al., not a person
+                parts.append(part)
+            enclosing = fld.enclosing
+            fld.value = parts
+            fld.enclosing = enclosing
+        return entry
+
+
+class _TextDecoding(LatexDecodingMiddleware):
+    """bibtexparser's LaTeX decoding with the shared decoder (`texcodec`), applied to text
+    fields only: links and identifiers stay verbatim, a bare `%` stays text."""
+
+    def __init__(self) -> None:
+        super().__init__(allow_inplace_modification=True, decoder=texcodec.DECODER)
+
+    def transform_entry(self, entry: Entry, library: Library) -> Entry:
+        verbatim = [f for f in entry.fields if f.key in VERBATIM]
+        if verbatim:
+            order = {id(f): i for i, f in enumerate(entry.fields)}
+            entry.fields = [f for f in entry.fields if f.key not in VERBATIM]
+        raw = {
+            f.key: f.value
+            for f in entry.fields
+            if isinstance(f.value, str) and _LINKISH.search(f.value)
+        }
+        if raw:
+            entry.parser_metadata["mi_atlas_raw"] = raw  # links in `note` survive decoding here
+        errors: list[str] = []
+        for fld in entry.fields:
+            # bibtexparser decodes one NameParts per field; SeparateCoAuthors made a list.
+            if isinstance(fld.value, list):
+                for part in fld.value:
+                    if isinstance(part, NameParts):
+                        for attr in ("first", "von", "last", "jr"):
+                            setattr(
+                                part, attr, self._transform_all_strings(getattr(part, attr), errors)
+                            )
+        result = super().transform_entry(entry, library)
+        if isinstance(result, MiddlewareErrorBlock):  # decoding failed somewhere: keep the text
+            entry = result.ignore_error_block
+            _note(entry, None, f"LaTeX could not be decoded everywhere ({result.error})")
+        if verbatim:
+            entry.fields = sorted([*entry.fields, *verbatim], key=lambda f: order[id(f)])
+        return entry
+
+    def _transform_python_value_string(self, python_string: str) -> tuple[str, str]:
+        try:
+            return texcodec.decode(python_string), ""
+        except Exception as exc:  # pylatexenc is tolerant; this is a last resort
+            return texcodec.collapse(python_string), str(exc)
+
+
+def _stack() -> list:
+    return [
+        ResolveStringReferencesMiddleware(True),
+        RemoveEnclosingMiddleware(True),
+        NormalizeFieldKeys(True),
+        MonthIntMiddleware(True),
+        SeparateCoAuthors(True),
+        _LenientNameParts(True),
+        _TextDecoding(),
+    ]
+
+
+def _note(entry: Entry, fld, message: str) -> None:
+    line = (fld.start_line + 1) if fld is not None and fld.start_line is not None else None
+    key = (fld.key.lower() or None) if fld is not None else None
+    entry.parser_metadata.setdefault("mi_atlas_notes", []).append(
+        Note(line or entry.start_line + 1, key, message)
+    )
+
+
+def parse_bib(text: str) -> BibFile:
+    """Read BibTeX text; `BibFile.records` and `.failures` hold every entry found, in order."""
+    # bibtexparser logs each damaged block; here each becomes a failure or a note instead.
+    logger = logging.getLogger("bibtexparser")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return _parse(text)
+    finally:
+        logger.setLevel(level)
+
+
+def _parse(text: str) -> BibFile:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    split, notes = split_repaired(text)
+    result = BibFile(notes=[n for n in notes if n.line is None])
+    entry_notes = [n for n in notes if n.line is not None]
+    strings = {s.key.lower(): s.value for s in split.strings}
+    blocks = []
+    for block in split.blocks:
+        entry = _entry_of(block, result, strings)
+        if entry is not None:
+            blocks.append(entry)
+        elif isinstance(block, String):
+            blocks.append(block)
+    library = Library(blocks, fail_on_duplicate_key=False)
+    for middleware in _stack():
+        library = middleware.transform(library)
+    for block in library.blocks:
+        if isinstance(block, Entry):
+            result.records.append(_record(block))
+        elif isinstance(block, MiddlewareErrorBlock) and isinstance(
+            block.ignore_error_block, Entry
+        ):
+            record = _record(block.ignore_error_block)
+            record.note(None, f"partly read: {block.error}")
+            result.records.append(record)
+    _attach(entry_notes, result)
+    _resolve_crossrefs(result.records)
+    result.records.sort(key=lambda r: r.line)
+    return result
+
+
+def _entry_of(block, result: BibFile, strings: dict[str, str]) -> Entry | None:
+    """The entry to read from a split block (duplicates included), reporting the rest."""
+    if isinstance(block, DuplicateBlockKeyBlock):
+        entry = block.ignore_error_block
+        if isinstance(entry, DuplicateFieldKeyBlock):
+            entry = _first_fields(entry)
+        first = block.previous_block.start_line + 1
+        entry.parser_metadata["mi_atlas_key"] = entry.key
+        # A unique key lets the middlewares treat it like any entry; the record keeps the real one.
+        entry.key = f"{entry.key}\x00{entry.start_line}"
+        _note(entry, None, f"the citation key '{block.key}' is also used at line {first}")
+    elif isinstance(block, DuplicateFieldKeyBlock):
+        entry = _first_fields(block)
+    elif isinstance(block, Entry):
+        entry = block
+    elif isinstance(block, ParsingFailedBlock):
+        _failure(block, result)
+        return None
+    elif isinstance(block, ImplicitComment):
+        _stray_text(block, result)
+        return None
+    else:
+        return None
+    _clean_keys(entry)
+    _concatenations(entry, strings)
+    return entry
+
+
+def _first_fields(block: DuplicateFieldKeyBlock) -> Entry:
+    entry = block.ignore_error_block
+    seen: set[str] = set()
+    fields = []
+    for fld in entry.fields:
+        if fld.key in seen:
+            _note(entry, fld, "the field appears twice in the entry; kept the first")
+            continue
+        seen.add(fld.key)
+        fields.append(fld)
+    entry.fields = fields
+    return entry
+
+
+def _clean_keys(entry: Entry) -> None:
+    """Field names with `%` comment lines in front, commented-out fields, and names that
+    differ only in case (`Title` and `title`, the first wins, as in BibTeX)."""
+    seen: set[str] = set()
+    fields = []
+    for fld in entry.fields:
+        key = fld.key
+        if "%" in key:
+            key = "\n".join(ln for ln in key.split("\n") if not ln.lstrip().startswith("%")).strip()
+            if not key:
+                fld.key = ""
+                _note(entry, fld, "a commented-out field (a line starting with %) was ignored")
+                continue
+            fld.key = key
+        if not re.fullmatch(r"[^\s{}\",=#%]+", key):
+            _note(entry, fld, f"'{key[:40]}' is not a field name; ignored it and its value")
+            continue
+        if key.lower() in seen:
+            _note(entry, fld, f"the field '{key}' appears twice (ignoring case); kept the first")
+            continue
+        seen.add(key.lower())
+        fields.append(fld)
+    entry.fields = fields
+
+
+def _concatenations(entry: Entry, strings: dict[str, str]) -> None:
+    """Resolve `#` concatenations (bibtexparser resolves only whole-value macros) and
+    report macros that no @string defines."""
+    for fld in entry.fields:
+        value = fld.value
+        if not isinstance(value, str) or not value or value.isdigit():
+            continue
+        if "#" in value:
+            resolved = _concat(value, strings)
+            if resolved is not None:
+                fld.value = resolved
+                continue
+        if value[0] in '{"':
+            continue
+        if "#" in value:
+            _note(
+                entry, fld, f"the concatenation '{value[:40]}' could not be resolved; read as text"
+            )
+        elif value.lower() in strings or (
+            fld.key.lower() == "month" and value.lower()[:3] in _MONTHS
+        ):
+            continue
+        else:
+            _note(entry, fld, f"'{value}' is not defined by any @string; read as the text itself")
+        fld.value = "{" + value + "}"
+
+
+def _concat(value: str, strings: dict[str, str], depth: int = 0) -> str | None:
+    """`"A " # jmlr # {, 2020}` -> `{A Journal of ML, 2020}`; None if not a concatenation."""
+    parts: list[str] = []
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and value[i].isspace():
+            i += 1
+        if value[i] in '{"':
+            end = (balanced_end if value[i] == "{" else quoted_end)(value, i)
+            if end is None:
+                return None
+            parts.append(value[i + 1 : end - 1])
+        else:
+            m = _TOKEN.match(value, i)
+            if m is None:
+                return None
+            end, token = m.end(), m.group().lower()
+            if token.isdigit():
+                parts.append(token)
+            elif token in strings and depth < 5:
+                macro = strings[token].strip()
+                inner = _concat(macro + ' # ""', strings, depth + 1)
+                parts.append(inner[1:-1] if inner is not None else macro)
+            elif token[:3] in _MONTHS and _MACRO.fullmatch(token):
+                parts.append(_MONTHS[token[:3]])
+            else:
+                return None
+        i = end
+        while i < n and value[i].isspace():
+            i += 1
+        if i < n:
+            if value[i] != "#":
+                return None
+            i += 1
+    return "{" + "".join(parts) + "}" if len(parts) > 1 else None
+
+
+def _failure(block: ParsingFailedBlock, result: BibFile) -> None:
+    raw = block.raw or ""
+    line = (block.start_line or 0) + 1
+    head = raw.lstrip()[:12].lower()
+    reason = _reason(block, line)
+    if head.startswith(("@string", "@preamble", "@comment")):
+        result.notes.append(Note(line, None, f"{head.split('{')[0]} block not read: {reason}"))
+        return
+    title = ""
+    if m := _TITLE_IN_RAW.search(raw):
+        title = texcodec.decode(m.group(1))
+    elif m := _KEY_IN_RAW.match(raw.lstrip()):
+        title = m.group(1)
+    result.failures.append(BibFailure(line, title, reason))
+
+
+def _reason(block: ParsingFailedBlock, line: int) -> str:
+    """One sentence for bibtexparser's abort reasons."""
+    reason = getattr(block.error, "abort_reason", None) or str(block.error)
+    end = line + (block.raw or "").rstrip().count("\n")
+    if reason.startswith("Expected comma after entry key"):
+        return "the citation key is not followed by a comma"
+    if reason.startswith("Unexpected block start"):
+        return (
+            f"the entry is not closed: a new entry starts at line {end + 1} while a value is "
+            "still open (unbalanced braces or quotes)"
+        )
+    if reason.startswith("Unexpectedly reached end of file"):
+        return "the entry is not closed before the end of the file (unbalanced braces?)"
+    if reason.startswith("Expected a `=`"):
+        return f"a field without '=' near line {end}"
+    if reason.startswith("Expected either a `,`"):
+        return f"a field value is not followed by ',' or '}}' near line {end}"
+    return reason.strip().rstrip(".")
+
+
+def _stray_text(block: ImplicitComment, result: BibFile) -> None:
+    """Text between entries is ignored by BibTeX; say so unless it is only `%` comments."""
+    text = "\n".join(
+        ln for ln in block.comment.splitlines() if ln.strip() and not ln.lstrip().startswith("%")
+    ).strip()
+    if not text:
+        return
+    shown = " ".join(text.split())
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    what = "a stray '}'" if set(text) <= set("}\n\t ") else f"text outside any entry ('{shown}')"
+    result.notes.append(Note(block.start_line + 1, None, f"{what} was ignored"))
+
+
+def _record(entry: Entry) -> BibRecord:
+    key = entry.parser_metadata.get("mi_atlas_key", entry.key)
+    record = BibRecord(entry.start_line + 1, key, entry.entry_type.lower())
+    record.notes.extend(entry.parser_metadata.get("mi_atlas_notes", ()))
+    record.raw = entry.parser_metadata.get("mi_atlas_raw", {})
+    dropped = []
+    for fld in entry.fields:
+        name = fld.key
+        record.lines[name] = (fld.start_line or entry.start_line) + 1
+        value = fld.value
+        if name in BOOKKEEPING or name.startswith(_BOOKKEEPING_PREFIX):
+            dropped.append(name)
+            continue
+        if name in NAME_FIELDS and isinstance(value, list):
+            names = [texcodec.collapse(p.merge_first_name_first) for p in value]
+            record.names[name] = [n for n in names if n]
+            continue
+        if name in VERBATIM:
+            text = (
+                texcodec.unescape_verbatim(str(value))
+                if name in ("url", "doi", "eprint")
+                else str(value).strip()
+            )
+        else:
+            text = value if isinstance(value, str) else str(value)
+        if text:
+            record.fields[name] = text
+    if dropped:
+        record.note(None, f"left out personal bookkeeping fields: {', '.join(dropped)}")
+    return record
+
+
+def _attach(notes: list[Note], result: BibFile) -> None:
+    """Give each repair note to the record whose lines contain it (else keep it for the file)."""
+    if not notes:
+        return
+    records = sorted(result.records, key=lambda r: r.line)
+    for note in notes:
+        owner = None
+        for record in records:
+            if record.line <= note.line:
+                owner = record
+            else:
+                break
+        if owner is not None:
+            owner.notes.append(note)
+        else:
+            result.notes.append(note)
+
+
+def _resolve_crossrefs(records: list[BibRecord]) -> None:
+    """Copy what a `crossref`ed entry (usually @proceedings) gives its citing entries, as
+    BibTeX does; the proceedings' title becomes the citing entry's booktitle."""
+    by_key = {r.key.lower(): r for r in records}
+    for record in records:
+        target_key = record.fields.pop("crossref", None)
+        if target_key is None:
+            continue
+        target = by_key.get(target_key.lower())
+        if target is None or target is record:
+            record.note("crossref", f"crossref '{target_key}' names no entry of this file")
+            continue
+        target.crossref_from.append(record.line)
+        for name, value in target.fields.items():
+            if name == "title":
+                record.fields.setdefault("booktitle", value)
+            elif name not in ("crossref", "ids"):
+                record.fields.setdefault(name, value)
+        for name, value in target.names.items():
+            if name != "author":
+                record.names.setdefault(name, value)

@@ -1,0 +1,476 @@
+"""`import-bib`: papers from a .bib file, each entry created, merged or skipped with a reason.
+
+`bibread` turns the file into records (decoded text, name lists, the line of every field);
+this module turns a record into a paper entry: the venue from journal/booktitle/howpublished
+(or the `--venue` fallback), the links (url, DOI, arXiv eprint, web addresses in note or
+howpublished), the identifiers they carry, the remaining fields as BibTeX extras, and tags
+from the command line. An entry that is already in the index (same arXiv id, DOI, URL or
+normalised title) fills in what the curated entry lacks (`merge.merge_paper`). Files written
+by `mi-atlas export bib` carry `mi-atlas-*` fields (venue, tags, notes...) and import back to
+the same entries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import links, texcodec
+from ..entries import make_id
+from ..index import display_path, identity_keys, load_index
+from ..problems import Problem
+from ..schema import SLUG, Paper
+from ..taxonomy import AXES, Taxonomy, load_taxonomy
+from .bibread import BibRecord, read_bib
+from .merge import merge_paper
+from .report import ImportReport, Item
+from .venue import resolve_venue, suggest_venue
+
+ATLAS = "mi-atlas-"  # prefix of the fields `mi-atlas export bib` adds
+_PRIMARY_VENUE_FIELDS = ("journal", "booktitle", "howpublished")
+# Consulted only when none of the above is given ("publisher = {arXiv}" in Zotero exports).
+_OTHER_VENUE_FIELDS = ("publisher", "institution", "organization")
+_WEB_TYPES = {"misc", "online", "electronic", "www", "techreport", "report", "unpublished"}
+_VOLUME_TYPES = {"proceedings", "mvproceedings", "book", "mvbook", "collection", "mvcollection"}
+_ARXIV_IN_TEXT = re.compile(
+    r"(?:arxiv[:\s/]*|abs/|10\.48550/arxiv\.)(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?",
+    re.IGNORECASE,
+)
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_KIND_FIELD = {"arXiv id": "arxiv", "DOI": "doi", "URL": "url", "title": "title"}
+
+
+class IndexNotClean(Exception):
+    """The target papers folder has problems; importing into it would hide or worsen them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the papers folder")
+        self.problems = problems
+
+
+@dataclass
+class _Known:
+    """The entries an import can merge into: the index, then what this import created."""
+
+    papers: dict[str, Paper] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)  # id -> "papers/x.yaml" or "line 12"
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add(self, paper: Paper, where: str) -> None:
+        self.papers[paper.id] = paper
+        self.where[paper.id] = where
+        for key in identity_keys(paper):
+            self.keys.setdefault(key, paper.id)
+
+    def matches(self, paper: Paper) -> list[tuple[str, str]]:
+        """(kind, id) of each known entry that is the same paper, best evidence first."""
+        found: list[tuple[str, str]] = []
+        for kind, value in identity_keys(paper):
+            pid = self.keys.get((kind, value))
+            if pid is not None and pid not in [p for _, p in found]:
+                found.append((kind, pid))
+        return found
+
+
+def import_bib(
+    path: Path,
+    papers_dir: Path,
+    taxonomy: Taxonomy | None = None,
+    *,
+    tags: dict[str, list[str]] | None = None,
+    venue: str | None = None,
+    today: dt.date | None = None,
+) -> ImportReport:
+    """Read `path` and decide, for every entry, whether it creates, merges into or is skipped.
+
+    Nothing is written: `report.write(papers_dir)` does that. `tags` (axis -> ids) go to new
+    entries that carry none of their own; `venue` is used where the file names no venue of the
+    list. Raises `IndexNotClean` when `papers_dir` holds invalid entries.
+    """
+    taxonomy = taxonomy or load_taxonomy()
+    known = _Known()
+    if papers_dir.exists():
+        index = load_index(papers_dir, taxonomy)
+        if not index.ok:
+            raise IndexNotClean(index.problems)
+        for paper in index.papers:
+            known.add(paper, display_path(index.files[paper.id]))
+    bib = read_bib(path)
+    report = ImportReport(display_path(path))
+    builder = _Builder(taxonomy, report, path.name, tags or {}, venue, today or dt.date.today())
+    for note in bib.notes:
+        report.problem(note.line, note.field, note.message)
+    for failure in bib.failures:
+        report.skipped.append(Item(failure.line, failure.title, None, failure.reason))
+    volumes = [r for r in bib.records if r.crossref_from and r.entry_type in _VOLUME_TYPES]
+    made: dict[int, str] = {}  # record line -> entry id it created or merged into
+    for record in bib.records:
+        if any(record is v for v in volumes):
+            continue
+        for note in record.notes:
+            report.problem(note.line, note.field, note.message)
+        pid = builder.place(record, known)
+        if pid is not None:
+            made[record.line] = pid
+    for record in volumes:
+        for note in record.notes:
+            report.problem(note.line, note.field, note.message)
+        _volume(record, made, report)
+    for items in (report.created, report.merged, report.skipped):
+        items.sort(key=lambda item: item.line)
+    report.problems.sort(key=lambda p: p.line or 0)
+    return report
+
+
+def _volume(record: BibRecord, made: dict[int, str], report: ImportReport) -> None:
+    """A @proceedings volume cited by `crossref` was merged into the entries citing it."""
+    title = record.fields.get("title", record.key)
+    lines = ", ".join(str(n) for n in record.crossref_from)
+    into = [made[n] for n in record.crossref_from if n in made]
+    if into:
+        report.merged.append(
+            Item(
+                record.line,
+                title,
+                into[0],
+                f"crossref volume: its fields went into the entries at lines {lines}",
+            )
+        )
+    else:
+        report.skipped.append(
+            Item(
+                record.line,
+                title,
+                None,
+                f"crossref volume cited only by entries that were skipped (lines {lines})",
+            )
+        )
+
+
+class _Builder:
+    def __init__(self, taxonomy, report, source, tags, venue, today) -> None:
+        self.tax = taxonomy
+        self.report = report
+        self.source = source
+        self.tags = tags
+        self.venue = venue
+        self.today = today
+        self.exported = False
+
+    def skip(self, record: BibRecord, reason: str) -> None:
+        title = record.fields.get("title") or record.key
+        self.report.skipped.append(Item(record.line, title, None, reason))
+
+    def problem(self, record: BibRecord, field_name: str | None, message: str, suggestion=None):
+        line = record.lines.get(field_name or "", record.line)
+        self.report.problem(line, field_name, message, suggestion)
+
+    # -- one record -------------------------------------------------------------------------
+
+    def place(self, record: BibRecord, known: _Known) -> str | None:
+        """Create, merge or skip one record; returns the id it went into."""
+        data = self.paper_data(record)
+        if data is None:
+            return None
+        paper = self.validate(record, data)
+        if paper is None:
+            return None
+        matches = known.matches(paper)
+        if matches:
+            return self.merge(record, paper, matches, known)
+        taken = set(known.papers)
+        key = record.key.lower()
+        if (
+            SLUG.match(key)
+            and len(key) <= 80
+            and key.startswith(f"{paper.year}-")
+            and key not in taken
+        ):
+            new_id = key  # an mi-atlas id, as `export bib` writes keys
+        else:
+            new_id = make_id(paper.title, paper.year, paper.authors, taken)
+        paper = paper.model_copy(update={"id": new_id})
+        known.add(paper, f"line {record.line}")
+        self.report.new_entries[new_id] = paper
+        self.report.created.append(Item(record.line, paper.title, new_id))
+        return new_id
+
+    def merge(self, record, paper, matches, known: _Known) -> str:
+        kind, pid = matches[0]
+        for other_kind, other in matches[1:]:
+            self.problem(
+                record,
+                _KIND_FIELD[other_kind],
+                f"also the same {other_kind} as {known.where[other]}; merged into {known.where[pid]} only",
+            )
+        curated = known.papers[pid]
+        result = merge_paper(curated, paper, self.tax)
+        for conflict in result.conflicts:
+            self.problem(record, conflict.field.split(".")[-1], conflict.message, None)
+        filled = f"filled {', '.join(result.filled)}" if result.filled else "nothing to fill"
+        self.report.merged.append(
+            Item(record.line, paper.title, pid, f"same {kind} as {known.where[pid]}; {filled}")
+        )
+        if result.changed:
+            known.add(result.paper, known.where[pid])
+            target = (
+                self.report.new_entries
+                if pid in self.report.new_entries
+                else self.report.updated_entries
+            )
+            target[pid] = result.paper
+        return pid
+
+    def validate(self, record: BibRecord, data: dict) -> Paper | None:
+        from ..index import validate_entry
+
+        paper, problems = validate_entry(data, self.tax, file=self.source)
+        if paper is None:
+            reasons = "; ".join(
+                f"{p.field}: {p.message}" if p.field else p.message for p in problems
+            )
+            self.skip(record, reasons)
+        return paper
+
+    def paper_data(self, record: BibRecord) -> dict | None:
+        fields = dict(record.fields)
+        # A file written by `export bib` says everything explicitly: derive nothing from links.
+        self.exported = ATLAS + "venue" in fields
+        title = fields.pop("title", "")
+        if not title:
+            self.skip(record, "no title")
+            return None
+        year = self.year(record, fields)
+        if year is None:
+            return None
+        arxiv = self.arxiv(record, fields)
+        doi = self.doi(record, fields)
+        url = self.url(record, fields, doi, arxiv)
+        if url is None:
+            self.skip(
+                record,
+                "no link: no url, doi or arXiv eprint, and no web address in note or howpublished",
+            )
+            return None
+        data: dict = {
+            "id": "0-pending",  # replaced once the entry is known to be new
+            "title": title,
+            "year": year,
+            "url": url,
+            "authors": record.names.get("author", []),
+            "provenance": [{"source": self.source, "line": record.line}],
+        }
+        if arxiv:
+            data["arxiv"] = arxiv
+        if doi:
+            data["doi"] = doi
+        self.identifiers(record, fields, url, data)
+        if abstract := fields.pop("abstract", None):
+            data["abstract"] = abstract
+        self.atlas_fields(record, fields, data)
+        venue = data.get("venue") or self.venue_of(record, fields, arxiv)
+        if venue is None:
+            return None
+        data["venue"] = venue
+        data["bibtex"] = self.extras(record, fields, venue)
+        return data
+
+    # -- fields -----------------------------------------------------------------------------
+
+    def year(self, record: BibRecord, fields: dict) -> int | None:
+        text = fields.pop("year", "")
+        source = "year"
+        if not text and fields.get("date"):
+            text, source = fields["date"], "date"
+        m = re.search(r"(?<!\d)(\d{4})(?!\d)", text)
+        if not m:
+            what = f"'{text}' is not a year" if text else "no year (neither year nor date)"
+            self.skip(record, what)
+            return None
+        if source == "year" and text.strip() != m.group(1):
+            self.problem(record, "year", f"read '{text}' as {m.group(1)}")
+        return int(m.group(1))
+
+    def arxiv(self, record: BibRecord, fields: dict) -> str | None:
+        eprint = fields.get("eprint")
+        prefix = (fields.get("archiveprefix") or fields.get("eprinttype") or "").lower()
+        if eprint and prefix in ("", "arxiv"):
+            cleaned = links.clean_arxiv(re.sub(r"^arxiv[:/]\s*", "", eprint, flags=re.I))
+            if links.ARXIV_ID.match(cleaned):
+                for name in ("eprint", "archiveprefix", "eprinttype"):
+                    fields.pop(name, None)
+                return cleaned
+            if prefix == "arxiv":
+                self.problem(
+                    record, "eprint", f"'{eprint}' is not an arXiv id; kept it as a BibTeX field"
+                )
+        if self.exported:
+            return None
+        for name in ("url", "doi", "journal", "note", "number", "volume", "howpublished", "eid"):
+            value = fields.get(name) or record.raw.get(name)
+            if value and (m := _ARXIV_IN_TEXT.search(value)):
+                return links.clean_arxiv(m.group(1))
+        return None
+
+    def doi(self, record: BibRecord, fields: dict) -> str | None:
+        value = fields.pop("doi", None)
+        if not value:
+            return None
+        cleaned = links.clean_doi(value.split()[0])
+        if links.DOI.match(cleaned):
+            return cleaned
+        self.problem(record, "doi", f"'{value}' is not a DOI (10.1234/abc); left it out")
+        return None
+
+    def url(
+        self, record: BibRecord, fields: dict, doi: str | None, arxiv: str | None
+    ) -> str | None:
+        value = fields.pop("url", "")
+        candidates = value.split()
+        if len(candidates) > 1:
+            self.problem(
+                record, "url", f"{len(candidates)} addresses in one url field; used the first"
+            )
+        for candidate in candidates[:1]:
+            if candidate.lower().startswith("www."):
+                candidate = "https://" + candidate
+            if _good_url(candidate):
+                return candidate
+            self.problem(record, "url", f"'{candidate}' is not a web address; derived one instead")
+        if doi:
+            return f"https://doi.org/{doi}"
+        if arxiv:
+            return f"https://arxiv.org/abs/{arxiv}"
+        for name in ("howpublished", "note", "addendum", "annote", "eprint", "pdf"):
+            raw = record.raw.get(name) or ""
+            for candidate in texcodec.url_candidates(raw):
+                if _good_url(candidate):
+                    return candidate
+        return None
+
+    def identifiers(self, record: BibRecord, fields: dict, url: str, data: dict) -> None:
+        """OpenReview, ACL Anthology and code links: from the url and from links in text."""
+        if self.exported:
+            return
+        found = [links.parse_link(url)]
+        for raw in record.raw.values():
+            found += [links.parse_link(u) for u in texcodec.url_candidates(raw) if _good_url(u)]
+        for info in found:
+            for name in ("openreview", "acl", "code"):
+                if getattr(info, name) and name not in data:
+                    data[name] = getattr(info, name)
+            if info.doi and "doi" not in data:
+                data["doi"] = info.doi
+            if info.arxiv and "arxiv" not in data:
+                data["arxiv"] = info.arxiv
+
+    def atlas_fields(self, record: BibRecord, fields: dict, data: dict) -> None:
+        """The `mi-atlas-*` fields of an exported file; tags from the command line otherwise."""
+        for name in ("tldr", "notes", "code", "openreview", "acl"):
+            if value := fields.pop(ATLAS + name, None):
+                data[name] = value
+        if added := fields.pop(ATLAS + "added", None):
+            try:
+                data["added"] = dt.date.fromisoformat(added)
+            except ValueError:
+                self.problem(
+                    record, ATLAS + "added", f"'{added}' is not a date (YYYY-MM-DD); used today"
+                )
+        data.setdefault("added", self.today)
+        if venue := fields.pop(ATLAS + "venue", None):
+            if venue in self.tax.venues.by_name:
+                data["venue"] = venue
+            else:
+                suggestion = self.tax.venues.resolve(venue) or self.tax.venues.suggest(venue)
+                self.problem(
+                    record, ATLAS + "venue", f"'{venue}' is not a venue of the list", suggestion
+                )
+        for axis in AXES:
+            text = fields.pop(ATLAS + axis, None)
+            if text is None:
+                data[axis] = list(self.tags.get(axis, []))
+                continue
+            ids = []
+            for tag in filter(None, (t.strip() for t in text.split(","))):
+                if tag in self.tax[axis].nodes:
+                    ids.append(tag)
+                else:
+                    suggestion = self.tax[axis].suggest(tag)
+                    hint = f"; did you mean '{suggestion}'?" if suggestion else ""
+                    self.problem(
+                        record,
+                        ATLAS + axis,
+                        f"'{tag}' is not a {axis} id; left it out{hint}",
+                        suggestion,
+                    )
+            data[axis] = list(dict.fromkeys(ids))
+
+    def venue_of(self, record: BibRecord, fields: dict, arxiv: str | None) -> str | None:
+        labels = [
+            (name, fields[name])
+            for name in _PRIMARY_VENUE_FIELDS
+            if fields.get(name) and not re.match(r"https?://", fields[name])
+        ]
+        for _, label in labels:
+            if name := resolve_venue(self.tax, label):
+                return name
+        for name in () if labels else _OTHER_VENUE_FIELDS:
+            if fields.get(name) and (venue := resolve_venue(self.tax, fields[name])):
+                return venue
+        unknown = ""
+        if labels:
+            where, label = labels[0]
+            suggestion = suggest_venue(self.tax, label)
+            hint = f" (closest: '{suggestion}')" if suggestion else ""
+            unknown = f"'{label}' is not a venue of taxonomy/venues.yaml{hint}"
+        fallback, because = None, ""
+        if self.venue:
+            fallback, because = self.venue, "--venue"
+        elif arxiv:
+            fallback, because = "arXiv", "it has an arXiv id"
+        elif not labels and record.entry_type in _WEB_TYPES and "Blog" in self.tax.venues.by_name:
+            return "Blog"  # a web page or report with no venue: what the Blog venue is for
+        if fallback is None:
+            self.skip(
+                record,
+                f"{where} {unknown}; add it there or pass --venue"
+                if labels
+                else "no venue: no journal, booktitle or howpublished, and no arXiv id; pass --venue",
+            )
+            return None
+        if labels:
+            self.problem(
+                record, where, f"{unknown}; recorded as '{fallback}' ({because})", suggestion
+            )
+        return fallback
+
+    def extras(self, record: BibRecord, fields: dict, venue: str) -> dict[str, str]:
+        from ..exporters.bibtex import default_entry_type
+
+        extras: dict[str, str] = {}
+        for name, value in fields.items():
+            if not _FIELD_NAME.match(name) or name.startswith(ATLAS):
+                self.problem(
+                    record,
+                    name,
+                    f"'{name}' is not a BibTeX field name the index can keep; left it out",
+                )
+                continue
+            extras[name] = value
+        for name, people in record.names.items():
+            if name != "author" and people:
+                extras[name] = " and ".join(people)
+        full = self.tax.venues.by_name[venue].full
+        for name in ("booktitle", "journal"):
+            if extras.get(name) == full:  # what `export bib` writes for the venue anyway
+                del extras[name]
+        kind = self.tax.venues.by_name[venue].kind
+        if record.entry_type != default_entry_type(extras, kind):
+            extras["entrytype"] = record.entry_type
+        return extras
+
+
+def _good_url(url: str) -> bool:
+    return bool(links.URL.match(url)) and not any(ch in url for ch in "<>\"' {}\\")
