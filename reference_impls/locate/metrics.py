@@ -1,0 +1,62 @@
+"""Patching metrics: functions from logits to one number per example.
+
+Every metric accepts logits with any leading copy axes, `(*copies, batch, pos, vocab)`, and
+returns `(*copies, batch)`, so the batched sweeps can score all patched copies at once and
+TransformerLens' scalar-metric loops can use `metric(logits).mean()` on the very same function.
+The logit difference between a correct and an incorrect answer is the metric Heimersheim &
+Nanda 2024 ("How to use and interpret activation patching") recommend; the answer probability
+is the one Meng et al. 2022 (ROME) trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+
+def _answer_logits(
+    logits: Float[Tensor, "*copies batch pos vocab"], answer: Int[Tensor, " batch"], pos: int
+) -> Float[Tensor, "*copies batch"]:
+    last = logits[..., pos, :]  # (*copies, batch, vocab)
+    index = answer.to(last.device).expand(*last.shape[:-1]).unsqueeze(-1)
+    return last.gather(-1, index).squeeze(-1)
+
+
+@dataclass(frozen=True)
+class LogitDiff:
+    """logit(answer) - logit(wrong) at position `pos`, per example."""
+
+    answer: Int[Tensor, " batch"]
+    wrong: Int[Tensor, " batch"]
+    pos: int = -1
+
+    def __call__(self, logits: Float[Tensor, "*copies batch pos vocab"]) -> Tensor:
+        return _answer_logits(logits, self.answer, self.pos) - _answer_logits(
+            logits, self.wrong, self.pos
+        )
+
+
+@dataclass(frozen=True)
+class AnswerLogProb:
+    """log p(answer) at position `pos`, per example."""
+
+    answer: Int[Tensor, " batch"]
+    pos: int = -1
+
+    def __call__(self, logits: Float[Tensor, "*copies batch pos vocab"]) -> Tensor:
+        logprobs = torch.log_softmax(logits[..., self.pos : (self.pos + 1) or None, :], dim=-1)
+        return _answer_logits(logprobs, self.answer, 0)
+
+
+@dataclass(frozen=True)
+class AnswerProb:
+    """p(answer) at position `pos`, per example: the quantity ROME's causal tracing restores."""
+
+    answer: Int[Tensor, " batch"]
+    pos: int = -1
+
+    def __call__(self, logits: Float[Tensor, "*copies batch pos vocab"]) -> Tensor:
+        return AnswerLogProb(self.answer, self.pos)(logits).exp()

@@ -1,0 +1,92 @@
+"""The result every locate method returns: scores over sites, with what they mean.
+
+`Scores` is `addressing.SiteScores` (a score tensor and the sites it is indexed by) plus the
+method that produced it, one sentence on what a value means, and metadata (baselines, the
+parameters used, other per-site tensors). It adds the two questions a test or a reader asks of
+a ranking: where does a planted site rank, and by how much do the planted sites beat the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from reference_impls.addressing import Site, SiteError, SiteScores
+
+
+@dataclass(frozen=True)
+class Scores(SiteScores):
+    """Scores over sites; by convention a higher value means "more implicated"."""
+
+    method: str = ""
+    meaning: str = ""  # one sentence: what a value is
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def flat(
+        cls, values: Tensor, sites: Iterable[Site], method: str, meaning: str, **meta: Any
+    ) -> Scores:
+        """One score per site, in the order of `sites` (detached, on CPU)."""
+        sites = tuple(sites)
+        return cls(
+            values.detach().float().cpu().reshape(len(sites)),
+            sites,
+            ("site",),
+            method=method,
+            meaning=meaning,
+            meta=meta,
+        )
+
+    def ranking(self) -> list[Site]:
+        """All sites, highest score first (ties keep site order)."""
+        order = torch.argsort(self.values.reshape(-1), descending=True, stable=True)
+        return [self.sites[i] for i in order.tolist()]
+
+    def rank(self, site: Site) -> int:
+        """0-based rank of `site` (0 = highest score)."""
+        if site not in self.sites:
+            raise SiteError(f"{site} was not scored")
+        return self.ranking().index(site)
+
+    def margin(self, planted: Iterable[Site]) -> float:
+        """Lowest planted score minus highest score of any other site (> 0: planted on top)."""
+        planted = set(planted)
+        flat = self.values.reshape(-1)
+        inside = [float(flat[i]) for i, s in enumerate(self.sites) if s in planted]
+        outside = [float(flat[i]) for i, s in enumerate(self.sites) if s not in planted]
+        if len(inside) != len(planted):
+            missing = sorted(str(s) for s in planted - set(self.sites))
+            raise SiteError(f"planted sites were not scored: {', '.join(missing)}")
+        return min(inside) - (max(outside) if outside else float("-inf"))
+
+    def recovered(self, planted: Iterable[Site]) -> bool:
+        """Whether the planted sites are exactly the top len(planted) sites."""
+        planted = set(planted)
+        return set(self.ranking()[: len(planted)]) == planted
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: SiteScores.to_dict plus method, meaning and metadata."""
+        return {
+            "method": self.method,
+            "meaning": self.meaning,
+            **super().to_dict(),
+            "meta": _jsonable(self.meta),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.detach().cpu().tolist()
+    if isinstance(value, Site):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)
