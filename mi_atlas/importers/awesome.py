@@ -1,0 +1,522 @@
+"""Importing an awesome list (a README of papers) into entries, accounting for every item.
+
+`markdown_blocks` finds the items (table rows, list items, paragraph entries) and reads each
+into a `Candidate`; this module decides what becomes of each one, in source order:
+
+- skipped, with the reason, when it cannot be an entry (no title, no year, unknown venue);
+- merged, when it is a paper already seen: an entry of the target folder or an earlier item
+  of the list (same arXiv id, DOI, OpenReview id, ACL Anthology id, normalised URL or
+  normalised title). Tags are united (the first item's primary tag stays first) and every
+  difference is reported; an existing entry only has what it lacks filled in, never its tags
+  replaced, and its file is rewritten only with `overwrite`;
+- created otherwise.
+
+Two identities that disagree are not a merge. A link already used by a paper with a different
+title belongs to that paper, so it is not attached to the second one (reported as a shared
+link); a title listed twice with two different identifiers of one kind (two arXiv ids) is kept
+as two entries and reported, since one of the two rows is wrong and only a person can say which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rapidfuzz import fuzz
+
+from ..entries import make_id
+from ..index import display_path, load_index
+from ..links import normalise_title, normalise_url
+from ..problems import Problem
+from ..schema import Paper
+from ..taxonomy import AXES, Taxonomy, load_taxonomy
+from .awesome_report import AwesomeReport, Ignored, ProblemLog
+from .entry_fields import Candidate
+from .markdown_blocks import Walker
+from .paper_links import PaperLink, title_search_url
+from .report import Item
+
+STRONG = ("arxiv", "doi", "openreview", "acl")
+KEY_NAMES = {
+    "arxiv": "arXiv id",
+    "doi": "DOI",
+    "openreview": "OpenReview id",
+    "acl": "ACL Anthology id",
+    "url": "URL",
+    "title": "title",
+}
+_OPTIONAL = ("arxiv", "doi", "openreview", "acl", "code", "authors", "tldr")
+
+
+class AwesomeImportError(ValueError):
+    """The list cannot be read (missing, unreadable, binary or not UTF-8 text)."""
+
+
+class ExistingIndexError(ValueError):
+    """The target folder holds entries that do not pass `mi-atlas check`."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the existing entries")
+        self.problems = problems
+
+
+def read_list(path: Path) -> str:
+    """The list's text; one clear sentence for a file that is not a readable markdown list."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise AwesomeImportError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise AwesomeImportError(f"{path} is a folder; give the list's README.md file") from None
+    except OSError as exc:
+        raise AwesomeImportError(f"{path} cannot be read ({exc.strerror})") from None
+    if path.suffix.lower() in {".bib", ".bibtex"}:
+        raise AwesomeImportError(
+            f"{path} is a BibTeX file, not a markdown list; use mi-atlas import-bib"
+        )
+    if b"\x00" in data:
+        raise AwesomeImportError(f"{path} is a binary file, not a markdown list")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AwesomeImportError(
+            f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+
+
+def existing_entries(papers_dir: Path, taxonomy: Taxonomy) -> tuple[list[Paper], set[str]]:
+    """The valid entries of the target folder and every file stem taken there; refuses a
+    folder whose entries do not pass the check (merging into them would be guesswork)."""
+    if not papers_dir.exists():
+        return [], set()
+    index = load_index(papers_dir, taxonomy)
+    if index.problems:
+        raise ExistingIndexError(index.problems)
+    taken = {path.stem for path in papers_dir.glob("*.yaml")}
+    return index.papers, taken
+
+
+def import_awesome(
+    path: Path,
+    papers_dir: Path,
+    taxonomy: Taxonomy | None = None,
+    *,
+    source_name: str | None = None,
+    added: dt.date | None = None,
+    overwrite: bool = False,
+) -> AwesomeReport:
+    """Read the list at `path` against the entries in `papers_dir`; nothing is written
+    (call `report.write(papers_dir)` for that)."""
+    taxonomy = taxonomy or load_taxonomy()
+    text = read_list(path)
+    existing, taken = existing_entries(papers_dir, taxonomy)
+    return import_text(
+        text,
+        source=str(path),
+        source_name=source_name or default_source_name(path),
+        existing=existing,
+        taken=taken,
+        taxonomy=taxonomy,
+        added=added,
+        overwrite=overwrite,
+        papers_label=display_path(papers_dir),
+    )
+
+
+def default_source_name(path: Path) -> str:
+    """'Awesome-X/README.md': the list's folder and file, which name most lists well."""
+    parent = path.resolve().parent.name
+    return f"{parent}/{path.name}" if parent else path.name
+
+
+def import_text(
+    text: str,
+    *,
+    source: str,
+    source_name: str,
+    taxonomy: Taxonomy,
+    existing: list[Paper] | None = None,
+    taken: set[str] | None = None,
+    added: dt.date | None = None,
+    overwrite: bool = False,
+    papers_label: str = "papers",
+) -> AwesomeReport:
+    """Import a list's text: the library core, with no file access."""
+    log = ProblemLog()
+    report = AwesomeReport(source)
+    resolver = Resolver(
+        taxonomy,
+        log,
+        report,
+        source_name,
+        added or dt.date.today(),
+        overwrite,
+        papers_label,
+        set(taken or ()),
+    )
+    for paper in existing or ():
+        resolver.add_existing(paper)
+    for unit in Walker(text, taxonomy, log).walk():
+        if isinstance(unit, Ignored):
+            report.ignored.append(unit)
+        else:
+            resolver.add(unit)
+    resolver.finish()
+    report.problems = log.finish()
+    return report
+
+
+@dataclass
+class Draft:
+    """An entry being built: a new one from list items, or an existing one being filled."""
+
+    data: dict[str, Any]
+    line: int | None  # the first list line, None for an existing entry
+    existing: Paper | None = None
+    items: list[Item] = field(default_factory=list)
+    filled: list[str] = field(default_factory=list)
+    queued: bool = False  # in `Resolver.drafts`, to be validated and written
+
+
+@dataclass
+class Resolver:
+    taxonomy: Taxonomy
+    log: ProblemLog
+    report: AwesomeReport
+    source_name: str
+    added: dt.date
+    overwrite: bool
+    papers_label: str
+    taken: set[str]
+    index: dict[tuple[str, str], Draft] = field(default_factory=dict)
+    drafts: list[Draft] = field(default_factory=list)
+
+    # --- the identity index --------------------------------------------------------------
+
+    def add_existing(self, paper: Paper) -> None:
+        data = paper.model_dump(mode="json", exclude_none=True)
+        draft = Draft(data, None, existing=paper)
+        self.taken.add(paper.id)
+        self._register(draft)
+
+    def _keys(self, data: dict[str, Any]) -> list[tuple[str, str]]:
+        keys = [(kind, str(data[kind]).lower()) for kind in STRONG if data.get(kind)]
+        keys.append(("url", normalise_url(data["url"])))
+        keys.append(("title", normalise_title(data["title"])))
+        return keys
+
+    def _register(self, draft: Draft) -> None:
+        for key in self._keys(draft.data):
+            self.index.setdefault(key, draft)
+
+    def _describe(self, draft: Draft) -> str:
+        if draft.existing is not None:
+            return f"{self.papers_label}/{draft.data['id']}.yaml"
+        return f"line {draft.line}"
+
+    # --- one candidate -------------------------------------------------------------------
+
+    def add(self, cand: Candidate) -> None:
+        if cand.skip:
+            self.report.skipped.append(Item(cand.line, cand.title, None, cand.skip))
+            return
+        self._drop_links_of_other_papers(cand)
+        data = self._candidate_data(cand)
+        if data is None:
+            return
+        owner, key = self._match(cand, data)
+        if owner is None:
+            self._create(cand, data)
+        elif owner.existing is not None:
+            self._merge_existing(owner, cand, data, key)
+        else:
+            self._merge_listed(owner, cand, data, key)
+
+    def _drop_links_of_other_papers(self, cand: Candidate) -> None:
+        """A link that already identifies a paper with another title is not this paper's."""
+        kept: list[PaperLink] = []
+        dropped: list[tuple[PaperLink, Draft]] = []
+        for link in cand.links:
+            keys = [(kind, value.lower()) for kind, value in link.strong_ids.items()]
+            keys.append(("url", normalise_url(link.url)))
+            owner = next((self.index[k] for k in keys if k in self.index), None)
+            if owner is None or titles_match(owner.data["title"], cand.title):
+                kept.append(link)
+            else:
+                dropped.append((link, owner))
+        cand.links = kept
+        for link, owner in dropped:
+            fallback = (
+                "; with no other link, its url is a title search for now"
+                if not kept and not cand.code
+                else ""
+            )
+            self.log.add(
+                "shared-link",
+                cand.line,
+                "url",
+                f"the link {link.url} is also given for '{owner.data['title']}' "
+                f"({self._describe(owner)}): two different titles share it, so it is kept "
+                f"for {self._describe(owner)} only, not attached to this entry{fallback}; "
+                "check which paper it belongs to",
+            )
+            cand.notes.append(
+                f"The list gives this paper the link {link.url}, which is the link of "
+                f"'{owner.data['title']}'; it was not attached here."
+            )
+
+    def _candidate_data(self, cand: Candidate) -> dict[str, Any] | None:
+        """The entry fields this item gives, validated; invalid optional fields are dropped
+        (and reported), an invalid required field skips the item."""
+        ids = cand.ids()
+        if cand.links:
+            url = cand.links[0].url
+        elif cand.code:
+            url = cand.code
+            self.log.add("link", cand.line, "url", "only a code link: it is used as the url")
+        else:
+            url = title_search_url(cand.title)
+            if not cand.notes:  # (a dropped shared link was reported already)
+                self.log.add(
+                    "link",
+                    cand.line,
+                    "url",
+                    "no link to the paper in the list; the entry's url is a title search for now",
+                )
+            cand.notes.append("The url is a title search until the paper's own link is added.")
+        data: dict[str, Any] = {
+            "id": "placeholder-id",
+            "title": cand.title,
+            "year": cand.year,
+            "venue": cand.venue,
+            "url": url,
+            **ids,
+            "code": cand.code,
+            "authors": cand.authors,
+            "tldr": cand.summary,
+            **{axis: cand.tags.get(axis, []) for axis in AXES},
+            "added": self.added.isoformat(),
+            "notes": " ".join(cand.notes) or None,
+            "provenance": [self._provenance(cand)],
+        }
+        data = {k: v for k, v in data.items() if v not in (None, [], "")} | {
+            axis: cand.tags.get(axis, []) for axis in AXES
+        }
+        if cand.year is None:
+            self._skip(cand, "no year: add a Year column or a year to the item")
+            return None
+        for _ in range(len(_OPTIONAL) + 1):
+            problems = _validation_errors(data, self.taxonomy)
+            optional = [(f, m) for f, m in problems if f in _OPTIONAL]
+            if not problems:
+                return data
+            if not optional:
+                message = "; ".join(f"{f}: {m}" for f, m in problems)
+                self._skip(cand, f"not a valid entry ({message})")
+                return None
+            for field_name, message in optional:
+                self.log.add("link", cand.line, field_name, f"{message}; left out")
+                data.pop(field_name, None)
+        return None
+
+    def _provenance(self, cand: Candidate) -> dict[str, Any]:
+        prov: dict[str, Any] = {"source": self.source_name, "line": cand.line}
+        if cand.section:
+            prov["section"] = cand.section
+        return prov
+
+    def _skip(self, cand: Candidate, reason: str) -> None:
+        self.report.skipped.append(Item(cand.line, cand.title, None, reason))
+
+    def _match(self, cand: Candidate, data: dict[str, Any]) -> tuple[Draft | None, str | None]:
+        for kind, value in self._keys(data):
+            owner = self.index.get((kind, value))
+            if owner is None:
+                continue
+            if kind != "title" and not titles_match(owner.data["title"], cand.title):
+                continue  # not reached: links of other papers were dropped already
+            conflict = _strong_conflict(owner.data, data)
+            if conflict is None:
+                return owner, kind
+            other, mine = owner.data[conflict], data[conflict]
+            self.log.add(
+                "title-conflict",
+                cand.line,
+                conflict,
+                f"same {KEY_NAMES[kind]} as {self._describe(owner)} but a different "
+                f"{KEY_NAMES[conflict]} ({mine} here, {other} there): one of the two has the "
+                "wrong title or link, so they are kept as two entries; mi-atlas check reports "
+                "them until one is corrected",
+            )
+            return None, None
+        return None, None
+
+    # --- outcomes ------------------------------------------------------------------------
+
+    def _create(self, cand: Candidate, data: dict[str, Any]) -> None:
+        entry_id = make_id(cand.title, cand.year, cand.authors, self.taken)
+        self.taken.add(entry_id)
+        data["id"] = entry_id
+        draft = Draft(data, cand.line, queued=True)
+        item = Item(cand.line, cand.title, entry_id)
+        draft.items.append(item)
+        self.report.created.append(item)
+        self.drafts.append(draft)
+        self._register(draft)
+
+    def _merge_listed(self, owner: Draft, cand: Candidate, data: dict[str, Any], key) -> None:
+        notes = self._merge_tags(owner, data, keep_existing=False)
+        for name in ("year", "venue"):
+            if owner.data[name] != data[name]:
+                notes.append(
+                    f"{name} {data[name]} here, {owner.data[name]} on line {owner.line}: "
+                    f"kept line {owner.line}'s"
+                )
+        if normalise_title(owner.data["title"]) != normalise_title(data["title"]):
+            notes.append(f"title written '{data['title']}' here")
+        self._fill(owner, data)
+        owner.data["provenance"].append(data["provenance"][0])
+        self._register(owner)
+        detail = "; ".join(notes) if notes else "no differences"
+        self.log.add(
+            "duplicate",
+            cand.line,
+            None,
+            f"'{cand.title}' is listed again (same {KEY_NAMES[key]} as line {owner.line}): "
+            f"merged into {owner.data['id']}; {detail}",
+        )
+        item = Item(
+            cand.line,
+            cand.title,
+            owner.data["id"],
+            f"same paper as line {owner.line} (same {KEY_NAMES[key]})",
+        )
+        owner.items.append(item)
+        self.report.merged.append(item)
+
+    def _merge_existing(self, owner: Draft, cand: Candidate, data: dict[str, Any], key) -> None:
+        before = len(owner.filled)
+        notes = self._merge_tags(owner, data, keep_existing=True)
+        self._fill(owner, data)
+        prov = data["provenance"][0]
+        known = {(p.get("source"), p.get("line")) for p in owner.data.get("provenance", [])}
+        if (prov["source"], prov["line"]) not in known:
+            owner.data.setdefault("provenance", []).append(prov)
+            owner.filled.append(f"provenance line {cand.line}")
+        where = self._describe(owner)
+        if notes:
+            self.log.add(
+                "existing",
+                cand.line,
+                None,
+                f"'{cand.title}' is already {where}, which differs: {'; '.join(notes)}; "
+                "kept the entry's tags",
+            )
+        new = owner.filled[before:]
+        if not new:
+            outcome = "nothing to add"
+        elif self.overwrite:
+            outcome = f"adds {', '.join(new)}"
+        else:
+            outcome = f"would add {', '.join(new)} (use --overwrite to update the file)"
+        item = Item(
+            cand.line,
+            cand.title,
+            owner.data["id"],
+            f"already {where} (same {KEY_NAMES[key]}); {outcome}",
+        )
+        owner.items.append(item)
+        self.report.merged.append(item)
+        if not owner.queued:
+            owner.queued = True
+            self.drafts.append(owner)
+
+    def _merge_tags(self, owner: Draft, data: dict[str, Any], *, keep_existing: bool) -> list[str]:
+        """Unite tag lists (primary stays first) and describe each difference."""
+        notes = []
+        for axis in AXES:
+            mine, theirs = data.get(axis, []), owner.data.get(axis, [])
+            if mine == theirs or not mine:
+                continue
+            extra = [t for t in mine if t not in theirs]
+            if keep_existing:
+                if not theirs:
+                    owner.data[axis] = list(mine)
+                    owner.filled.append(axis)
+                else:
+                    notes.append(
+                        f"{axis} {', '.join(mine)} in the list, {', '.join(theirs)} in the entry"
+                    )
+                continue
+            if theirs and mine[0] != theirs[0]:
+                notes.append(
+                    f"{axis}: {theirs[0]} on line {owner.line}, {mine[0]} here: both kept, "
+                    f"{theirs[0]} first"
+                )
+            elif extra:
+                notes.append(f"{axis}: adds {', '.join(extra)}")
+            owner.data[axis] = theirs + extra
+        return notes
+
+    def _fill(self, owner: Draft, data: dict[str, Any]) -> None:
+        for name in _OPTIONAL:
+            if data.get(name) and not owner.data.get(name):
+                owner.data[name] = data[name]
+                owner.filled.append(name)
+
+    def finish(self) -> None:
+        """Validate every new or filled entry; a draft that fails (it should not) turns its
+        items into skipped ones, so the accounting stays exact."""
+        for draft in self.drafts:
+            problems = _validation_errors(draft.data, self.taxonomy)
+            if problems:
+                message = "; ".join(f"{f}: {m}" for f, m in problems)
+                for item in draft.items:
+                    for bucket in (self.report.created, self.report.merged):
+                        if item in bucket:
+                            bucket.remove(item)
+                    self.report.skipped.append(
+                        Item(item.line, item.title, None, f"not a valid entry ({message})")
+                    )
+                continue
+            paper = Paper.model_validate(draft.data, context={"taxonomy": self.taxonomy})
+            if draft.existing is None:
+                self.report.new_entries[paper.id] = paper
+            elif draft.filled and self.overwrite:
+                self.report.updated_entries[paper.id] = paper
+        for bucket in (self.report.created, self.report.merged, self.report.skipped):
+            bucket.sort(key=lambda item: item.line)
+
+
+def titles_match(a: str, b: str) -> bool:
+    """Two spellings of one title: equal once normalised, nearly equal, or one a long
+    enough prefix of the other (a title with and without its subtitle)."""
+    a, b = normalise_title(a), normalise_title(b)
+    if not a or not b:
+        return False
+    if a == b or fuzz.ratio(a, b) >= 92:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short.split()) >= 4 and long.startswith(short)
+
+
+def _strong_conflict(owner: dict[str, Any], data: dict[str, Any]) -> str | None:
+    for kind in STRONG:
+        mine, theirs = data.get(kind), owner.get(kind)
+        if mine and theirs and str(mine).lower() != str(theirs).lower():
+            return kind
+    return None
+
+
+def _validation_errors(data: dict[str, Any], taxonomy: Taxonomy) -> list[tuple[str, str]]:
+    try:
+        Paper.model_validate(data, context={"taxonomy": taxonomy})
+    except ValidationError as exc:
+        return [
+            (str(error["loc"][0]) if error["loc"] else "entry", error["msg"])
+            for error in exc.errors(include_url=False)
+        ]
+    return []
