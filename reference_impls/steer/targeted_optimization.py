@@ -236,8 +236,10 @@ def _parameter_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> dict[nn.P
             if p.untyped_storage().data_ptr() == view.untyped_storage().data_ptr()
             and p.storage_offset() <= view.storage_offset() < p.storage_offset() + p.numel()
         )
-        full = out.setdefault(param, torch.zeros(param.shape, dtype=torch.bool))
-        # the same strides as the view, on the mask: marks exactly the entries the view covers
+        # zeros_like keeps the parameter's strides (HF stores some weights transposed), so the
+        # view's strides applied to the mask mark exactly the entries the view covers
+        full = out.setdefault(param, torch.zeros_like(param, dtype=torch.bool))
+        assert full.stride() == param.stride()
         strided = torch.as_strided(
             full, view.shape, view.stride(), view.storage_offset() - param.storage_offset()
         )
