@@ -446,7 +446,7 @@ class Resolver:
                 if not theirs:
                     owner.data[axis] = list(mine)
                     owner.filled.append(axis)
-                else:
+                elif extra:
                     notes.append(
                         f"{axis} {', '.join(mine)} in the list, {', '.join(theirs)} in the entry"
                     )

@@ -232,7 +232,7 @@ class Walker:
             if raw_cells < width:
                 message = f"has {raw_cells} cells where the header has {width}: missing cells read as empty"
             else:
-                message = f"has {raw_cells} cells where the header has {width}: links in the extra cells are kept"
+                message = f"has {raw_cells} cells where the header has {width}: the extra cells are read for links"
                 rest = self._extra_cells(line, width)
             self.log.add("table", line, None, f"the row {message}")
         if all(not text_of(cell) and not any(p.kind == "link" for p in cell) for cell in cells):
@@ -279,11 +279,12 @@ class Walker:
         with the wrong number of cells, or rows cut off from their table by a blank line."""
         end = node.map[1] + start - node.map[0]
         src = self.lines[start:end]
-        if len(src) < 2 or not all(line.lstrip().startswith("|") for line in src[:2]):
+        if not src or not all(line.lstrip().startswith("|") for line in src[:2]):
             return None
-        header, note = src[0], ""
+        header = src[0]
         width = len(_split_pipes(header.strip().strip("|")))
-        if _DELIMITER.match(src[1]):
+        follows_table = self._last_table_head and self._last_table_head[0] >= start - 2
+        if len(src) >= 2 and _DELIMITER.match(src[1]):
             body = src[2:]
             note = (
                 f"the table's delimiter row has {len(_split_pipes(src[1].strip().strip('|')))} "
@@ -291,17 +292,19 @@ class Walker:
             )
             prefix = [header, "|" + "---|" * width]
             first_body = start + 2
-        elif self._last_table_head and self._last_table_head[0] >= start - 2:
+        elif follows_table:
             _, header, delimiter = self._last_table_head
             body = src
             prefix = [header, delimiter]
             first_body = start
             note = "table rows after a blank line: read with the columns of the table above"
-        else:
+        elif len(src) >= 2:
             body = src[1:]
             prefix = [header, "|" + "---|" * width]
             first_body = start + 1
             note = "the table has no delimiter row (|---|) under its header: repaired"
+        else:
+            return None
         self.log.add("table", start + 1, None, note)
         snippet = "\n".join(prefix + body) + "\n"
         tree = SyntaxTreeNode(self._md.parse(snippet))
