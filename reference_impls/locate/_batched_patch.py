@@ -1,14 +1,16 @@
 """Batched patching engine: many patched copies of one run, side by side in the batch dimension.
 
 A sweep over N sites needs N patched forward passes. Instead of one Python-level forward per
-site (TransformerLens' `generic_activation_patch` loop), the N copies of the run are stacked in
-the batch dimension, each copy patched at its own site by one vectorised `torch.where` per hook,
-and chunked so that memory stays bounded. The layers before the earliest patched site are the
-same for every copy, so they run once on the unwidened batch: the batch is widened from B to
-K * B rows only at the entry of that block.
+site (TransformerLens' `generic_activation_patch` loop), the copies of the run are stacked in the
+batch dimension, each patched at its own sites by one vectorised `torch.where` per hook, and
+chunked so that memory stays bounded. Everything before a copy's earliest patched block is the
+same as the unpatched run, so a copy joins the batch only at the entry of that block: the forward
+starts with the B unpatched rows (which also give the unpatched metric for free), and at each
+block the copies whose earliest site lies in it are appended as fresh duplicates of those rows.
 
-One general core, `run_copies`, widens the batch and rewrites activations per copy; the named
-specialisations are `patch_sweep` (copy k takes the source activation at its own sites: activation
+Rows are group-major: row = group * B + example, group 0 the unpatched run, group k + 1 copy k.
+One general core, `run_copies`, grows the batch and lets hooks rewrite each copy; the named
+specialisations are `patch_sweep` (copy k takes a source activation at its own sites: activation
 patching, causal tracing, ablation) and the integrated-gradients interpolation in
 `gradient_detection`.
 
@@ -23,6 +25,7 @@ References:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -35,11 +38,12 @@ from reference_impls.addressing import Site
 
 # A metric maps logits to one number per example; leading copy axes broadcast through it.
 Metric = Callable[[Float[Tensor, "*copies batch pos vocab"]], Float[Tensor, "*copies batch"]]
-# A copy hook rewrites one activation viewed as (copies, batch, ...) and returns the same shape.
-CopyHook = Callable[[Tensor], Tensor]
+# A group hook rewrites one activation viewed as (groups, batch, ...), groups = 1 + the copies
+# present at that hook (always a prefix of the copies, which are sorted by joining block).
+GroupHook = Callable[[Tensor], Tensor]
 
 _EMBEDDING_STAGE = ("hook_embed", "hook_pos_embed", "hook_tokens", "embed.", "pos_embed.")
-DEFAULT_CHUNK = 256  # patched copies per forward: bounds memory at about chunk x one forward
+DEFAULT_CHUNK = 256  # patched copies per forward: memory is about (1 + chunk) x one forward
 
 
 def hook_layer(model: Any, hook_name: str) -> int:
@@ -52,41 +56,55 @@ def hook_layer(model: Any, hook_name: str) -> int:
     return model.cfg.n_layers
 
 
+def earliest_layer(model: Any, sites: Sequence[Site]) -> int:
+    """The block a copy patched at `sites` must join at (n_layers for no sites)."""
+    return min((hook_layer(model, s.hook_name) for s in sites), default=model.cfg.n_layers)
+
+
 @contextmanager
-def widened_from(model: Any, layer: int, n_copies: int, batch: int) -> Iterator[None]:
-    """Widen the batch from `batch` to `n_copies * batch` rows at the entry of block `layer`.
+def growing_batch(model: Any, joins: Sequence[int], batch: int) -> Iterator[None]:
+    """Append copies of the first `batch` rows at the blocks in `joins` (one entry per copy).
 
-    Rows are copy-major (row = copy * batch + example). Blocks after `layer` receive side inputs
-    shaped by the original batch (Hugging Face passes the same causal mask to every block), so
-    those are widened too. Torch forward pre-hooks, removed on exit even after an exception.
+    `joins` is sorted; entries equal to -1 must already be in the input (the caller repeats the
+    tokens), entries equal to n_layers join at the final norm. Every block also widens its
+    batch-shaped side inputs (Hugging Face passes the same [batch, ...] causal mask to all
+    blocks). Torch forward pre-hooks, removed on exit even after an exception.
     """
-    blocks = list(model.blocks)
-    first = blocks[layer] if layer < len(blocks) else model.ln_final
-    later = blocks[layer + 1 :] if layer < len(blocks) else []
+    n_layers = model.cfg.n_layers
+    joining = Counter(j for j in joins if j >= 0)
+    modules = [*model.blocks, model.ln_final]
 
-    def widen(x: Any) -> Any:
-        # Only batch-shaped tensors (>= 2 dims, leading dim == batch); positions, caches pass.
-        if batch > 1 and isinstance(x, Tensor) and x.ndim >= 2 and x.shape[0] == batch:
-            return x.repeat(n_copies, *([1] * (x.ndim - 1)))
-        return x
+    def grow(x: Tensor, rows: int) -> Tensor:
+        return x.repeat(rows // batch, *([1] * (x.ndim - 1))) if rows != x.shape[0] else x
 
-    def widen_side_inputs(module, args, kwargs):
-        args = args[:1] + tuple(widen(a) for a in args[1:])
-        kwargs = {k: (v if k == "hidden_states" else widen(v)) for k, v in kwargs.items()}
-        return args, kwargs
+    def pre_hook(layer: int) -> Callable:
+        def hook(module, args, kwargs):
+            hidden = args[0] if args else kwargs["hidden_states"]
+            if joining[layer]:
+                # new copies start from the unpatched rows (group 0)
+                fresh = hidden[:batch].repeat(joining[layer], *([1] * (hidden.ndim - 1)))
+                hidden = torch.cat([hidden, fresh])
+            rows = hidden.shape[0]
 
-    def widen_entry(module, args, kwargs):
-        args, kwargs = widen_side_inputs(module, args, kwargs)
-        if args:
-            hidden = args[0]
-            args = (hidden.repeat(n_copies, *([1] * (hidden.ndim - 1))),) + args[1:]
-        else:
-            hidden = kwargs["hidden_states"]
-            kwargs["hidden_states"] = hidden.repeat(n_copies, *([1] * (hidden.ndim - 1)))
-        return args, kwargs
+            def side(x: Any) -> Any:
+                # only batch-shaped tensors (>= 2 dims, leading dim == batch); positions pass
+                is_batch = isinstance(x, Tensor) and x.ndim >= 2 and x.shape[0] == batch
+                return grow(x, rows) if is_batch and batch > 1 else x
 
-    handles = [first.register_forward_pre_hook(widen_entry, with_kwargs=True)]
-    handles += [b.register_forward_pre_hook(widen_side_inputs, with_kwargs=True) for b in later]
+            if args:
+                args = (hidden, *(side(a) for a in args[1:]))
+            kwargs = {k: side(v) for k, v in kwargs.items() if k != "hidden_states"} | (
+                {} if args else {"hidden_states": hidden}
+            )
+            return args, kwargs
+
+        return hook
+
+    handles = [
+        module.register_forward_pre_hook(pre_hook(layer), with_kwargs=True)
+        for layer, module in enumerate(modules)
+        if layer < n_layers or joining[layer]
+    ]
     try:
         yield
     finally:
@@ -97,41 +115,37 @@ def widened_from(model: Any, layer: int, n_copies: int, batch: int) -> Iterator[
 def run_copies(
     model: Any,
     tokens: Int[Tensor, "batch pos"],
-    n_copies: int,
-    copy_hooks: Mapping[str, CopyHook],
-    first_layer: int | None = None,
+    joins: Sequence[int],
+    group_hooks: Mapping[str, GroupHook],
     base_hooks: Sequence[tuple[str, Callable]] = (),
-) -> Float[Tensor, "copies batch pos vocab"]:
-    """Run `n_copies` copies of the model on `tokens`, each rewritten by `copy_hooks`.
+) -> Float[Tensor, "groups batch pos vocab"]:
+    """Run the unpatched model plus one copy per entry of `joins`, rewritten by `group_hooks`.
 
-    Every copy hook sees its activation as (copies, batch, ...) and returns the same shape.
-    The batch is widened at block `first_layer` (default: the earliest hooked block), so the
-    blocks before it run once on `batch` rows. `base_hooks` are ordinary TransformerLens hooks
-    applied before widening (e.g. noise on the embeddings), hence identical across copies.
-    Gradients flow when the caller has them enabled.
+    `joins[k]` (sorted) is the block copy k joins at: -1 for the embedding stage. A group hook
+    sees its activation as (groups, batch, ...) with groups = 1 + the copies joined so far, and
+    returns the same shape. `base_hooks` are ordinary TransformerLens hooks that see all rows
+    (e.g. noise on the embeddings, identical in every group). Gradients flow when enabled.
+    Returns logits (1 + len(joins), batch, pos, vocab); group 0 is the unpatched run.
     """
+    if list(joins) != sorted(joins):
+        raise ValueError("joins must be sorted by block")
     batch = tokens.shape[0]
-    if first_layer is None:
-        first_layer = min((hook_layer(model, name) for name in copy_hooks), default=0)
 
-    def as_tl_hook(fn: CopyHook) -> Callable:
+    def as_tl_hook(fn: GroupHook) -> Callable:
         def hook(act: Tensor, hook: Any) -> Tensor:
             shape = act.shape[1:]
-            out = fn(act.reshape(n_copies, batch, *shape))  # (copies, batch, ...)
-            return out.reshape(n_copies * batch, *shape)
+            out = fn(act.reshape(-1, batch, *shape))  # (groups, batch, ...)
+            return out.reshape(-1, *shape)
 
         return hook
 
-    fwd_hooks = list(base_hooks) + [(name, as_tl_hook(fn)) for name, fn in copy_hooks.items()]
-    if first_layer < 0:
-        # A patched embedding: widen the tokens themselves; base hooks then see every copy.
+    fwd_hooks = list(base_hooks) + [(name, as_tl_hook(fn)) for name, fn in group_hooks.items()]
+    at_embedding = sum(1 for j in joins if j < 0)
+    with growing_batch(model, joins, batch):
         logits = model.run_with_hooks(
-            tokens.repeat(n_copies, 1), fwd_hooks=fwd_hooks, use_cache=False
+            tokens.repeat(1 + at_embedding, 1), fwd_hooks=fwd_hooks, use_cache=False
         )
-    else:
-        with widened_from(model, first_layer, n_copies, batch):
-            logits = model.run_with_hooks(tokens, fwd_hooks=fwd_hooks, use_cache=False)
-    return logits.reshape(n_copies, batch, *logits.shape[1:])  # (copies, batch, pos, vocab)
+    return logits.reshape(-1, batch, *logits.shape[1:])  # (groups, batch, pos, vocab)
 
 
 def patch_sweep(
@@ -142,54 +156,53 @@ def patch_sweep(
     metric: Metric,
     chunk_size: int = DEFAULT_CHUNK,
     base_hooks: Sequence[tuple[str, Callable]] = (),
-) -> Float[Tensor, "n_sets batch"]:
+) -> tuple[Float[Tensor, "n_sets batch"], Float[Tensor, " batch"]]:
     """Metric of the run on `tokens` with each patch set's sites replaced by `source`.
 
     `patch_sets[i]` is the set of sites patched together in copy i (one site, or a circuit's
-    complement); `source[hook_name]` holds the values patched in, shaped (batch, ...) or (1, ...) to
-    broadcast (a clean cache for denoising, a corrupted cache for noising, zeros or a mean for
-    ablation). Copies are sorted by their earliest patched layer and run `chunk_size` at a time.
+    complement); `source[hook_name]` holds the values patched in, shaped (batch, ...) or
+    (1, ...) to broadcast (a clean cache for denoising, a corrupted cache for noising, zeros or
+    a mean for ablation). Copies are sorted by the block they join at and run `chunk_size` at a
+    time. Returns the per-example metric of every copy and of the unpatched run.
     """
     n_sets = len(patch_sets)
     out = torch.empty(n_sets, tokens.shape[0])
-    # an empty patch set is the unpatched run; it widens last (at the final norm)
-    earliest = [
-        min((hook_layer(model, s.hook_name) for s in sites), default=model.cfg.n_layers)
-        for sites in patch_sets
-    ]
-    order = sorted(range(n_sets), key=earliest.__getitem__)
+    unpatched = None
+    joins = [earliest_layer(model, sites) for sites in patch_sets]
+    order = sorted(range(n_sets), key=joins.__getitem__)
     with torch.no_grad():
-        for start in range(0, n_sets, chunk_size):
+        for start in range(0, max(n_sets, 1), chunk_size):
             chunk = order[start : start + chunk_size]
-            copy_hooks = _where_hooks(model, [patch_sets[i] for i in chunk], source)
-            logits = run_copies(
-                model, tokens, len(chunk), copy_hooks, earliest[chunk[0]], base_hooks
-            )
-            out[chunk] = metric(logits).float()  # (copies, batch)
-    return out
+            group_hooks = _where_hooks([patch_sets[i] for i in chunk], source)
+            logits = run_copies(model, tokens, [joins[i] for i in chunk], group_hooks, base_hooks)
+            values = metric(logits).float()  # (1 + copies, batch)
+            out[chunk] = values[1:]
+            unpatched = values[0]
+    return out, unpatched
 
 
 def _where_hooks(
-    model: Any, chunk: Sequence[Sequence[Site]], source: Mapping[str, Tensor]
-) -> dict[str, CopyHook]:
+    chunk: Sequence[Sequence[Site]], source: Mapping[str, Tensor]
+) -> dict[str, GroupHook]:
     """One hook per patched activation: copy k takes `source` where its boolean mask is set."""
     by_hook: dict[str, list[tuple[int, tuple]]] = {}
     for copy, sites in enumerate(chunk):
         for site in sites:
-            # site.slices() indexes (batch, ...); the mask has a copy axis in the batch's place
-            by_hook.setdefault(site.hook_name, []).append((copy, site.slices()[1:]))
-    hooks: dict[str, CopyHook] = {}
+            # site.slices() indexes (batch, ...); the mask has a group axis in the batch's place
+            by_hook.setdefault(site.hook_name, []).append((1 + copy, site.slices()[1:]))
+    hooks: dict[str, GroupHook] = {}
     for name, items in by_hook.items():
         if name not in source:
             raise KeyError(f"no source activation for hook {name!r}; cache it in `source`")
         src = source[name]
-        mask = torch.zeros(len(chunk), *src.shape[1:], dtype=torch.bool, device=src.device)
-        for copy, index in items:
-            mask[(copy, *index)] = True
+        mask = torch.zeros(1 + len(chunk), *src.shape[1:], dtype=torch.bool, device=src.device)
+        for group, index in items:
+            mask[(group, *index)] = True
 
         def hook(act: Tensor, mask: Tensor = mask, src: Tensor = src) -> Tensor:
-            # act: (copies, batch, ...); mask: (copies, 1, ...); src: (1, batch|1, ...)
-            return torch.where(mask.unsqueeze(1), src.unsqueeze(0).to(act.dtype), act)
+            # act: (groups, batch, ...); only the first `groups` copies have joined here
+            present = mask[: act.shape[0]].unsqueeze(1)  # (groups, 1, ...)
+            return torch.where(present, src.unsqueeze(0).to(act.dtype), act)
 
         hooks[name] = hook
     return hooks

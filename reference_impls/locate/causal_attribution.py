@@ -62,9 +62,8 @@ def activation_patching(
     with torch.no_grad():
         other_logits, other_cache = model.run_with_cache(other, names_filter=hooks)
     source = {name: other_cache[name] for name in hooks}
-    # one extra, empty patch set: the unpatched run's metric, computed in the same forward
-    values = patch_sweep(model, run, [*sets, []], source, metric, chunk_size).mean(dim=1)
-    values, unpatched = values[:-1], float(values[-1])
+    values, unpatched = patch_sweep(model, run, sets, source, metric, chunk_size)
+    values, unpatched = values.mean(dim=1), float(unpatched.mean())  # (n_sets,), scalar
     other_value = float(metric(other_logits).mean())
     clean_value, corrupted_value = (
         (other_value, unpatched) if direction == "denoising" else (unpatched, other_value)
@@ -127,11 +126,9 @@ def causal_tracing(
 
     with torch.no_grad():
         clean_logits, clean_cache = model.run_with_cache(repeated, names_filter=hooks)
-        noised_logits = model.run_with_hooks(repeated, fwd_hooks=[("hook_embed", add_noise)])
     clean_value = float(metric_rows(metric, clean_logits, tokens).mean())
-    corrupted_value = float(metric_rows(metric, noised_logits, tokens).mean())
     source = {name: clean_cache[name] for name in hooks}
-    values = patch_sweep(
+    values, noised = patch_sweep(
         model,
         repeated,
         sets,
@@ -139,7 +136,8 @@ def causal_tracing(
         _tiled(metric, samples, batch),
         chunk_size,
         base_hooks=[("hook_embed", add_noise)],
-    ).mean(dim=1)
+    )
+    values, corrupted_value = values.mean(dim=1), float(noised.mean())
     return _scores(
         values,
         sites,
