@@ -35,6 +35,7 @@ from ..schema import Paper
 from ..taxonomy import AXES, Taxonomy, load_taxonomy
 from .awesome_report import AwesomeReport, Ignored, ProblemLog
 from .entry_fields import Candidate
+from .label_cache import CachedTaxonomy
 from .markdown_blocks import Walker
 from .paper_links import PaperLink, title_search_url
 from .report import Item
@@ -159,7 +160,7 @@ def import_text(
     )
     for paper in existing or ():
         resolver.add_existing(paper)
-    for unit in Walker(text, taxonomy, log).walk():
+    for unit in Walker(text, CachedTaxonomy(taxonomy), log).walk():
         if isinstance(unit, Ignored):
             report.ignored.append(unit)
         else:
@@ -471,8 +472,10 @@ class Resolver:
         """Validate every new or filled entry; a draft that fails (it should not) turns its
         items into skipped ones, so the accounting stays exact."""
         for draft in self.drafts:
-            problems = _validation_errors(draft.data, self.taxonomy)
-            if problems:
+            try:
+                paper = Paper.model_validate(draft.data, context={"taxonomy": self.taxonomy})
+            except ValidationError:
+                problems = _validation_errors(draft.data, self.taxonomy)
                 message = "; ".join(f"{f}: {m}" for f, m in problems)
                 for item in draft.items:
                     for bucket in (self.report.created, self.report.merged):
@@ -482,7 +485,6 @@ class Resolver:
                         Item(item.line, item.title, None, f"not a valid entry ({message})")
                     )
                 continue
-            paper = Paper.model_validate(draft.data, context={"taxonomy": self.taxonomy})
             if draft.existing is None:
                 self.report.new_entries[paper.id] = paper
             elif draft.filled and self.overwrite:

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from ..taxonomy import AXES, Taxonomy, label_key
+from ..taxonomy import AXES, Taxonomy
+from ..taxonomy import label_key as _label_key
 from .awesome_report import ProblemLog
 from .inline import Piece
 from .paper_links import PaperLink, arxiv_year, understand_link
+
+# The same few labels come back on every row: remember their normal form.
+label_key = lru_cache(maxsize=16384)(_label_key)
 
 PLACEHOLDERS = {"", "-", "–", "—", "n/a", "na", "none", "null", "tbd", "?", "/", "x"}
 # Column headers (and detail-line labels) -> field, compared by `label_key`.

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
-from markdown_it.tree import SyntaxTreeNode
+from markdown_it.token import Token
 
-from ..taxonomy import AXES, Taxonomy, label_key
+from ..taxonomy import AXES, Taxonomy
 from .awesome_report import Ignored, ProblemLog
 from .entry_fields import (
     Candidate,
@@ -38,12 +38,55 @@ from .entry_fields import (
     find_year,
     is_generic,
     is_news_line,
+    label_key,
     labelled_split,
     split_lines,
     text_of,
 )
 from .inline import HtmlUnit, Piece, pieces_from_tokens, read_html_block
 from .paper_links import understand_link
+
+
+@dataclass(slots=True)
+class Block:
+    """A block of the parse, with its children: markdown-it's flat token stream made a tree
+    (a lighter `SyntaxTreeNode`: the walk needs only types, lines, content and children)."""
+
+    type: str
+    token: Token
+    children: list[Block] = field(default_factory=list)
+
+    @classmethod
+    def tree(cls, tokens: list[Token]) -> Block:
+        root = cls("root", Token("root", "", 0))
+        stack = [root]
+        for token in tokens:
+            if token.nesting == 1:
+                node = cls(token.type.removesuffix("_open"), token)
+                stack[-1].children.append(node)
+                stack.append(node)
+            elif token.nesting == -1:
+                stack.pop()
+            else:
+                stack[-1].children.append(cls(token.type, token))
+        return root
+
+    @property
+    def map(self) -> list[int]:
+        return self.token.map or [0, 0]
+
+    @property
+    def tag(self) -> str:
+        return self.token.tag
+
+    @property
+    def content(self) -> str:
+        return self.token.content
+
+    def walk(self) -> Iterator[Block]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
 
 
 def markdown_parser() -> MarkdownIt:
@@ -103,7 +146,7 @@ class Walker:
                 found[axis] = node_id
         return found
 
-    def _heading(self, node: SyntaxTreeNode) -> None:
+    def _heading(self, node: Block) -> None:
         level = int(node.tag[1])
         text = _clean_heading(text_of(_inline_pieces(node)))
         while self.headings and self.headings[-1].level >= level:
@@ -115,7 +158,7 @@ class Walker:
     # --- the walk ------------------------------------------------------------------------
 
     def walk(self) -> Iterator[Candidate | Ignored]:
-        root = SyntaxTreeNode(self._md.parse(self.text))
+        root = Block.tree(self._md.parse(self.text))
         yield from self._blocks(root.children, ())
 
     def _blocks(self, nodes, categories: tuple[str, ...], offset: int = 0) -> Iterator:
@@ -143,7 +186,7 @@ class Walker:
 
     # --- tables --------------------------------------------------------------------------
 
-    def _table(self, node: SyntaxTreeNode, categories, offset: int) -> Iterator:
+    def _table(self, node: Block, categories, offset: int) -> Iterator:
         head = next(c for c in node.children if c.type == "thead")
         header_row = head.children[0]
         headers = [_inline_pieces(cell) for cell in header_row.children]
@@ -307,7 +350,7 @@ class Walker:
             return None
         self.log.add("table", start + 1, None, note)
         snippet = "\n".join(prefix + body) + "\n"
-        tree = SyntaxTreeNode(self._md.parse(snippet))
+        tree = Block.tree(self._md.parse(snippet))
         tables = [c for c in tree.children if c.type == "table"]
         if not tables:
             return iter([Ignored(start + 1, "table", "pipe rows that do not form a table")])
@@ -473,11 +516,11 @@ class Walker:
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _line(node: SyntaxTreeNode, offset: int) -> int:
+def _line(node: Block, offset: int) -> int:
     return node.map[0] + offset + 1
 
 
-def _inline_pieces(node: SyntaxTreeNode) -> list[Piece]:
+def _inline_pieces(node: Block) -> list[Piece]:
     """The pieces of a paragraph, heading or table cell (its single inline child)."""
     for child in node.children:
         if child.type == "inline":
@@ -494,6 +537,8 @@ def _clean_heading(text: str) -> str:
 
 def _split_pipes(raw: str) -> list[str]:
     """Split a table line on unescaped pipes outside code spans."""
+    if "`" not in raw and "\\" not in raw:
+        return raw.split("|")
     cells, current, in_code, escaped = [], "", False, False
     for ch in raw:
         if escaped:
@@ -524,7 +569,7 @@ def _raw_cells(raw: str) -> int | None:
     return len(_split_pipes(inner))
 
 
-def _all_hrefs(node: SyntaxTreeNode) -> list[str]:
+def _all_hrefs(node: Block) -> list[str]:
     hrefs = []
     for child in node.walk():
         if child.type == "inline":
@@ -534,7 +579,7 @@ def _all_hrefs(node: SyntaxTreeNode) -> list[str]:
     return hrefs
 
 
-def _detail_lines(node: SyntaxTreeNode) -> list[list[Piece]]:
+def _detail_lines(node: Block) -> list[list[Piece]]:
     """Every paragraph under a nested list, flattened: one detail line each."""
     lines = []
     for child in node.walk():
