@@ -72,6 +72,7 @@ _MONTHS = {
 }
 _MACRO = re.compile(r"[A-Za-z_][\w:.+/-]*")
 _LINKISH = re.compile(r"https?://|\\url\b|www\.", re.IGNORECASE)
+_HIDDEN_BACKSLASH = "\ue000"  # a private-use character: never in real text
 _TOKEN = re.compile(r"[^\s#{}\"]+")
 _TITLE_IN_RAW = re.compile(r"\btitle\s*=\s*[{\"](.+?)[}\"]\s*,?\s*$", re.IGNORECASE | re.MULTILINE)
 _KEY_IN_RAW = re.compile(r"@\w*\s*[{(]\s*([^\s,{}()]+)")
@@ -126,6 +127,17 @@ def read_bib(path: Path) -> BibFile:
     result = parse_bib(text)
     result.notes[:0] = notes
     return result
+
+
+class _SeparateCoAuthors(SeparateCoAuthors):
+    """bibtexparser's author-list splitting, minus its backslash handling: its scanner skips
+    a backslash and the next character without counting them as part of a word, so `A \\$ and
+    B` loses the `\\$` and `A and \\'Eric B` the accent. BibTeX itself gives backslashes no
+    meaning when it splits at `and`; hiding them from the scanner does the same."""
+
+    def _transform_field_value(self, name: str) -> list[str]:
+        names = super()._transform_field_value(name.replace("\\", _HIDDEN_BACKSLASH))
+        return [n.replace(_HIDDEN_BACKSLASH, "\\") for n in names]
 
 
 class _LenientNameParts(SplitNameParts):
@@ -202,7 +214,7 @@ def _stack() -> list:
         RemoveEnclosingMiddleware(True),
         NormalizeFieldKeys(True),
         MonthIntMiddleware(True),
-        SeparateCoAuthors(True),
+        _SeparateCoAuthors(True),
         _LenientNameParts(True),
         _TextDecoding(),
     ]
