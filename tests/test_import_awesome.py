@@ -47,7 +47,13 @@ def project(report) -> dict:
         "merged": [i.to_json() for i in report.merged],
         "skipped": [i.to_json() for i in report.skipped],
         "problems": [
-            {"kind": p.kind, "line": p.line, "field": p.field, "message": p.message}
+            {
+                "kind": p.kind,
+                "line": p.line,
+                "lines": p.lines,
+                "field": p.field,
+                "message": p.message,
+            }
             for p in report.problems
         ],
         "ignored": [{"line": i.line, "kind": i.kind} for i in report.ignored],

@@ -34,7 +34,7 @@ from ..problems import Problem
 from ..schema import Paper
 from ..taxonomy import AXES, Taxonomy, load_taxonomy
 from .awesome_report import AwesomeReport, Ignored, ProblemLog
-from .entry_fields import Candidate
+from .entry_fields import Candidate, rows_text
 from .label_cache import CachedTaxonomy
 from .markdown_blocks import Walker
 from .paper_links import PaperLink, title_search_url
@@ -281,11 +281,15 @@ class Resolver:
         else:
             url = title_search_url(cand.title)
             if not cand.notes:  # (a dropped shared link was reported already)
-                self.log.add(
+                self.log.add_grouped(
+                    ("no-link",),
                     "link",
                     cand.line,
                     "url",
-                    "no link to the paper in the list; the entry's url is a title search for now",
+                    lambda n: (
+                        f"no link to the paper on {rows_text(n)}: the url of each is a "
+                        "title search for now"
+                    ),
                 )
             cand.notes.append("The url is a title search until the paper's own link is added.")
         data: dict[str, Any] = {

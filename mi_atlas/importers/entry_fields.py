@@ -150,6 +150,7 @@ def is_generic(text: str) -> bool:
 def clean_title(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(r"^[\W_]+(?=[\w\"“'(])", "", text)  # leading bullets, emoji, numbering
+    text = re.sub(r"^\(?\d{1,3}[.)]\s+", "", text)  # "1) Title", "(2) Title"
     text = text.strip(" \t-–—|,;:").rstrip(" [(")
     if text.endswith(".") and not text.endswith(".."):
         text = text[:-1]
@@ -212,9 +213,9 @@ def find_title(pieces: list[Piece], taxonomy: Taxonomy, *, whole_cell: bool = Fa
                 break
             lead += p.text
             used.append(p)
-        if whole_cell:
-            text = clean_title(lead)
-        else:
+        text = clean_title(lead) if whole_cell else ""
+        if not whole_cell or len(text) > 250:
+            # A title cell that runs on into a summary ("1) Title  This paper...") is cut too.
             text = clean_title(_leading_title(lead))
         if looks_like_title(text, taxonomy):
             rest_text = lead.replace(text, "", 1) if not whole_cell else ""
@@ -238,7 +239,7 @@ def _leading_title(text: str) -> str:
     quoted = re.match(r"^[\"“](.+?)[\"”]", text)
     if quoted:
         return quoted.group(1)
-    text = re.split(r"\s[-–—|]\s|(?<![A-Z])\.\s|\s[(\[]", text + " ", maxsplit=1)[0]
+    text = re.split(r"\s[-–—|]\s|(?<![A-Z])\.\s|\s[(\[]|\s{2,}", text + " ", maxsplit=1)[0]
     return text
 
 
@@ -498,11 +499,15 @@ def _read_year(cand, fields, free_text, section, log, names) -> None:
     for link in cand.links:
         if link.arxiv and (year := arxiv_year(link.arxiv)):
             cand.year = year
-            log.add(
+            log.add_grouped(
+                ("year-from-arxiv",),
                 "year",
                 cand.line,
                 "year",
-                f"no year given; {year} taken from the arXiv id {link.arxiv}",
+                lambda n: (
+                    f"no year given on {rows_text(n)}: each takes the year its arXiv id "
+                    "was first posted"
+                ),
             )
             return
 
@@ -539,7 +544,7 @@ def _read_venue(cand, fields, free_text, taxonomy, log, names) -> None:
                 cand.line,
                 "venue",
                 lambda n, w=written, v=listed: (
-                    f"{column} '{w}' read as '{v}' through the venue list's aliases ({_rows(n)})"
+                    f"{column} '{w}' read as '{v}' through the venue list's aliases ({rows_text(n)})"
                 ),
                 listed,
             )
@@ -595,7 +600,7 @@ def _is_alias(written: str, canonical: str, taxonomy: Taxonomy) -> bool:
     return key not in {label_key(venue.name), label_key(venue.full)}
 
 
-def _rows(count: int) -> str:
+def rows_text(count: int) -> str:
     return "1 row" if count == 1 else f"{count} rows"
 
 
@@ -617,7 +622,7 @@ def read_labels(
             cand.line,
             axis,
             lambda n, c=column, s=shown, a=axis: (
-                f"{c} is '{s}' on {_rows(n)}: read as an empty {a} list"
+                f"{c} is '{s}' on {rows_text(n)}: read as an empty {a} list"
             ),
         )
         return []
@@ -629,7 +634,7 @@ def read_labels(
             cand.line,
             axis,
             lambda n, t=text, i=ids, c=column: (
-                f"{c} '{t}' read as {', '.join(i)} through the taxonomy's aliases ({_rows(n)})"
+                f"{c} '{t}' read as {', '.join(i)} through the taxonomy's aliases ({rows_text(n)})"
             ),
             ids[0],
         )
@@ -642,7 +647,7 @@ def read_labels(
             cand.line,
             axis,
             lambda n, p=part, h=hint, c=column, a=axis: (
-                f"{c} '{p}' is not in the {a} taxonomy{h} ({_rows(n)}; left out)"
+                f"{c} '{p}' is not in the {a} taxonomy{h} ({rows_text(n)}; left out)"
             ),
             suggestion,
         )
@@ -713,7 +718,7 @@ def _report_free_tags(cand: Candidate, unknown: list[str], log: ProblemLog, colu
         shown = ", ".join(f"'{v}'" for v in values[:6]) + (", ..." if len(values) > 6 else "")
         return (
             f"{column} values that name no taxonomy node were left out: {shown} "
-            f"({len(values)} value(s) on {_rows(n)})"
+            f"({len(values)} value(s) on {rows_text(n)})"
         )
 
     log.add_grouped(key, "unknown-label", cand.line, "tags", message)
