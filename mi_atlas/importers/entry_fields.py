@@ -149,15 +149,14 @@ def is_generic(text: str) -> bool:
 
 def clean_title(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > 2 and text[0] in "\"“'" and text[-1] in "\"”'":
+        text = text[1:-1].strip()  # a quoted title
     text = re.sub(r"^[\W_]+(?=[\w\"“'(])", "", text)  # leading bullets, emoji, numbering
     text = re.sub(r"^\(?\d{1,3}[.)]\s+", "", text)  # "1) Title", "(2) Title"
     text = text.strip(" \t-–—|,;:").rstrip(" [(")
     if text.endswith(".") and not text.endswith(".."):
         text = text[:-1]
-    text = text.strip("*_ ")
-    if len(text) > 2 and text[0] in "\"“'" and text[-1] in "\"”'":
-        text = text[1:-1].strip()
-    return text
+    return text.strip("*_ ")
 
 
 def looks_like_title(text: str, taxonomy: Taxonomy) -> bool:
@@ -213,12 +212,13 @@ def find_title(pieces: list[Piece], taxonomy: Taxonomy, *, whole_cell: bool = Fa
                 break
             lead += p.text
             used.append(p)
-        text = clean_title(lead) if whole_cell else ""
+        text, cut = (clean_title(lead), len(lead)) if whole_cell else ("", 0)
         if not whole_cell or len(text) > 250:
             # A title cell that runs on into a summary ("1) Title  This paper...") is cut too.
-            text = clean_title(_leading_title(lead))
+            head = _leading_title(lead)
+            text, cut = clean_title(head), len(head)
         if looks_like_title(text, taxonomy):
-            rest_text = lead.replace(text, "", 1) if not whole_cell else ""
+            rest_text = lead[cut:]
             rest = _without(pieces, used)
             if rest_text.strip():
                 rest.insert(0, Piece("text", rest_text))
@@ -234,13 +234,15 @@ def _is_decor(piece: Piece) -> bool:
 
 
 def _leading_title(text: str) -> str:
-    """'Title. Authors. Venue 2023.' -> 'Title'; '"Title" (ICLR 2024)' -> 'Title'."""
-    text = text.strip()
-    quoted = re.match(r"^[\"“](.+?)[\"”]", text)
+    """The part of leading text that is the title, as written: 'Title. Authors. Venue 2023.'
+    -> 'Title'; '"Title" (ICLR 2024)' -> '"Title"'. The rest is read for the other fields."""
+    stripped = text.lstrip()
+    offset = len(text) - len(stripped)
+    quoted = re.match(r"^[\"“](.+?)[\"”]", stripped)
     if quoted:
-        return quoted.group(1)
-    text = re.split(r"\s[-–—|]\s|(?<![A-Z])\.\s|\s[(\[]|\s{2,}", text + " ", maxsplit=1)[0]
-    return text
+        return text[: offset + quoted.end()]
+    match = re.search(r"\s[-–—|]\s|(?<![A-Z])\.\s|\s[(\[]|\s{2,}", stripped + " ")
+    return text[: offset + (match.start() if match else len(stripped))]
 
 
 def _without(pieces: list[Piece], drop: list[Piece]) -> list[Piece]:

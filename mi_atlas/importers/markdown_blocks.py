@@ -361,7 +361,7 @@ class Walker:
 
     def _list(self, node, categories, offset: int) -> Iterator:
         hrefs = _all_hrefs(node)
-        if hrefs and all(h.startswith("#") for h in hrefs):
+        if hrefs and all(understand_link(h).kind == "anchor" for h in hrefs):
             yield Ignored(
                 _line(node, offset),
                 "table of contents",
@@ -414,7 +414,7 @@ class Walker:
 
     def _could_be_paper(self, pieces: list[Piece]) -> bool:
         """A link that is not in-page, or (for an entry without links) a year and a venue."""
-        if any(p.kind == "link" and not p.href.startswith("#") for p in pieces):
+        if any(p.kind == "link" and understand_link(p.href).kind != "anchor" for p in pieces):
             return True
         text = text_of(pieces)
         return find_year(text) is not None and find_venue(text, self.taxonomy) is not None

@@ -77,6 +77,7 @@ _BLOG_HOSTS = (
 _CODE_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "codeberg.org")
 _DATACITE_ARXIV = re.compile(r"^10\.48550/arxiv\.(.+)$", re.IGNORECASE)
 _ACL_DOI = re.compile(r"^10\.18653/v1/(.+)$", re.IGNORECASE)
+_IN_PAGE = re.compile(r"^(?:\./)?(?:readme\.md)?#", re.IGNORECASE)  # '#x', './#x', 'README.md#x'
 _HF_PAPER = re.compile(r"huggingface\.co/papers/(\d{4}\.\d{4,5})", re.IGNORECASE)
 
 
@@ -105,7 +106,7 @@ class PaperLink:
 def understand_link(href: str) -> PaperLink:
     """Classify one href from a list and read every identifier it carries."""
     href = href.strip()
-    if href.startswith("#"):
+    if _IN_PAGE.match(href):
         return PaperLink(href, "anchor")
     parts = urlsplit(href)
     if parts.scheme.lower() not in {"http", "https"}:
