@@ -28,6 +28,7 @@ _TEXT_MACROS = {
     "textunderscore": "_",
     "textbar": "|",
 }
+_CITES = ("cite", "citep", "citet", "citealp", "citeauthor", "citeyear", "parencite", "textcite")
 _ESCAPES = {
     "\\": r"\textbackslash{}",
     "{": r"\textbraceleft{}",
@@ -56,6 +57,8 @@ def _decoder() -> LatexNodes2Text:
     db = latex2text.get_default_latex_context_db()
     macros = [MacroTextSpec("url", simplify_repl="%s")]
     macros += [MacroTextSpec(name, simplify_repl=text) for name, text in _TEXT_MACROS.items()]
+    # A citation inside an abstract keeps its key instead of pylatexenc's "<cit.>".
+    macros += [MacroTextSpec(name, simplify_repl="[%(4)s]") for name in _CITES]
     db.add_context_category("mi-atlas", prepend=True, macros=macros)
     # Math becomes text ($\alpha$ -> α): titles and abstracts are plain text in the index.
     return LatexNodes2Text(latex_context=db, keep_braced_groups=False, math_mode="text")

@@ -247,7 +247,12 @@ def _parse(text: str) -> BibFile:
     entry_notes = [n for n in notes if n.line is not None]
     strings = {s.key.lower(): s.value for s in split.strings}
     blocks = []
+    previous = None
     for block in split.blocks:
+        if isinstance(block, ImplicitComment) and type(previous) is ParsingFailedBlock:
+            previous = block
+            continue  # the rest of an unreadable entry, already reported with it
+        previous = block
         entry = _entry_of(block, result, strings)
         if entry is not None:
             blocks.append(entry)
@@ -425,8 +430,9 @@ def _reason(block: ParsingFailedBlock, line: int) -> str:
     if reason.startswith("Expected comma after entry key"):
         return "the citation key is not followed by a comma"
     if reason.startswith("Unexpected block start"):
+        following = line + (block.raw or "").count("\n") + 1
         return (
-            f"the entry is not closed: a new entry starts at line {end + 1} while a value is "
+            f"the entry is not closed: a new entry starts at line {following} while a value is "
             "still open (unbalanced braces or quotes)"
         )
     if reason.startswith("Unexpectedly reached end of file"):

@@ -7,7 +7,7 @@ certain, edits the text (inserting or deleting single characters, never newlines
 numbers stay true) and splits again. Every edit is reported as a `Note`. Damage whose fix is a
 guess is left for the reader to report as a failed block.
 
-Repaired: a missing comma after the citation key or after a field value, two commas in a row,
+Also hidden: entries commented out with a leading `%`. Repaired: a missing comma after the citation key or after a field value, two commas in a row,
 an entry not closed before the next `@entry` line, and a stray `}` that closed an entry early.
 """
 
@@ -25,6 +25,7 @@ MAX_PASSES = 8
 _KEY_THEN_FIELD = re.compile(r"@\w*[ \t]*[{(]\s*([^\s,{}()=\"]+)(?=\s+[A-Za-z][\w:.+-]*\s*=)")
 _NEXT_FIELD = re.compile(r"\s*[A-Za-z][\w:.+-]*\s*=")
 _FIELDS_AFTER_CLOSE = re.compile(r"[ \t]*\n?\s*(?:,|[A-Za-z][\w:.+-]*\s*=)")
+_COMMENTED_ENTRY = re.compile(r"^([ \t]*%[^\n@]*)@(\w+[ \t]*[{(])", re.MULTILINE)
 _UNESCAPED_BRACE = re.compile(r"(?<!\\)[{}\"]")
 
 
@@ -47,7 +48,7 @@ class _Edit:
 
 def split_repaired(text: str) -> tuple[Library, list[Note]]:
     """Split `text` into blocks with bibtexparser, repairing certain slips first."""
-    notes: list[Note] = []
+    text, notes = _commented_out(text)
     for _ in range(MAX_PASSES):
         library = Splitter(text).split()
         edits = sorted(_edits(library, text), key=lambda e: e.offset, reverse=True)
@@ -58,6 +59,19 @@ def split_repaired(text: str) -> tuple[Library, list[Note]]:
             notes.append(edit.note)
     notes.sort(key=lambda n: n.line or 0)
     return library, notes
+
+
+def _commented_out(text: str) -> tuple[str, list[Note]]:
+    """`%@misc{...}`: an entry commented out by hand. bibtexparser (like classic BibTeX)
+    would read it; the person who wrote the `%` meant it gone, so it is hidden, and reported."""
+    notes = []
+
+    def hide(m: re.Match) -> str:
+        line = text.count("\n", 0, m.start()) + 1
+        notes.append(Note(line, None, "an entry commented out with % was ignored"))
+        return m.group(1) + "%" + m.group(2)
+
+    return _COMMENTED_ENTRY.sub(hide, text), notes
 
 
 def _line_starts(text: str) -> list[int]:

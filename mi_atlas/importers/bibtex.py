@@ -208,7 +208,9 @@ class _Builder:
         curated = known.papers[pid]
         result = merge_paper(curated, paper, self.tax)
         for conflict in result.conflicts:
-            self.problem(record, conflict.field.split(".")[-1], conflict.message, None)
+            name = conflict.field.removeprefix("bibtex.")
+            line = record.lines.get(_bib_field(name, record), record.line)
+            self.report.problem(line, name, conflict.message)
         filled = f"filled {', '.join(result.filled)}" if result.filled else "nothing to fill"
         self.report.merged.append(
             Item(record.line, paper.title, pid, f"same {kind} as {known.where[pid]}; {filled}")
@@ -470,6 +472,15 @@ class _Builder:
         if record.entry_type != default_entry_type(extras, kind):
             extras["entrytype"] = record.entry_type
         return extras
+
+
+def _bib_field(name: str, record: BibRecord) -> str:
+    """The .bib field an entry's field came from, for the line of a conflict."""
+    if name == "venue":
+        return next((f for f in _PRIMARY_VENUE_FIELDS if f in record.lines), "")
+    if name in AXES:
+        return ATLAS + name
+    return {"authors": "author", "arxiv": "eprint"}.get(name, name)
 
 
 def _good_url(url: str) -> bool:

@@ -28,6 +28,9 @@ _STEPS = [
     re.compile(r"^\s*annual\s+", re.IGNORECASE),
     re.compile(r"[\s,]+(?:vol(?:ume)?\.?\s*)?\d+\s*$", re.IGNORECASE),  # "Systems 36", "vol. 35"
 ]
+# The venue list abbreviates the association's name ("Conference of the North American
+# Chapter of the ACL"); proceedings titles spell it out.
+_ACL = re.compile(r"\bthe association for computational linguistics\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z-]+")
 
 
@@ -40,8 +43,9 @@ def resolve_venue(taxonomy: Taxonomy, label: str) -> str | None:
     if _ARXIV.search(label):
         return "arXiv" if "arXiv" in venues.by_name else None
     for candidate in _candidates(label):
-        if name := venues.resolve(candidate):
-            return _workshop(taxonomy, label, name)
+        for text in (candidate, _ACL.sub("the ACL", candidate)):
+            if name := venues.resolve(text):
+                return _workshop(taxonomy, label, name)
     # Acronyms inside a long label: "..., NeurIPS 2023, New Orleans, LA, USA".
     for word in _WORD.findall(label):
         if sum(ch.isupper() for ch in word) >= 2 and (name := venues.resolve(word)):
