@@ -22,5 +22,7 @@ class AtlasConfig(Config):
     # Feeds: how many of the most recently added papers each Atom feed lists.
     feed_size = Type(int, default=30)
 
-    # Site search: list paper pages (title, authors and tags; abstracts are left to the explorer).
-    search_papers = Type(bool, default=True)
+    # Site search over paper pages too. Off by default: the explorer searches papers (titles,
+    # authors, abstracts) far better, and at 10,000 papers Material's search index would add
+    # megabytes that every reader's browser loads on every page.
+    search_papers = Type(bool, default=False)

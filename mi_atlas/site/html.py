@@ -27,9 +27,9 @@ def text(value: object) -> str:
     return html.escape(str(value), quote=True).translate(_NEUTRAL)
 
 
-def attr(value: object) -> str:
-    """`value` for a double-quoted attribute (same escaping as text)."""
-    return text(value)
+def url_attr(url: str) -> str:
+    """A URL for a double-quoted href: HTML-escaped, braces percent-encoded (no `{{ }}`)."""
+    return html.escape(url, quote=True).replace("{", "%7B").replace("}", "%7D")
 
 
 def safe_url(url: str | None) -> str | None:
@@ -47,7 +47,7 @@ def link(href: str, label: str, *, css: str = "", external: bool = False) -> str
     """An anchor to a page of this site: `label` is already-escaped HTML, `href` is ours."""
     cls = f' class="{css}"' if css else ""
     rel = ' rel="noopener"' if external else ""
-    return f'<a href="{html.escape(href)}"{cls}{rel}>{label}</a>'
+    return f'<a href="{url_attr(href)}"{cls}{rel}>{label}</a>'
 
 
 def external(url: str | None, label: str, *, css: str = "") -> str:
@@ -56,4 +56,4 @@ def external(url: str | None, label: str, *, css: str = "") -> str:
     if checked is None:
         return f"<code>{text(url or '')}</code>"
     cls = f' class="{css}"' if css else ""
-    return f'<a href="{attr(checked)}"{cls} rel="noopener">{label}</a>'
+    return f'<a href="{url_attr(checked)}"{cls} rel="noopener">{label}</a>'

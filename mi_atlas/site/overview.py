@@ -12,7 +12,7 @@ from ..taxonomy import AXES
 from . import routes
 from .catalog import added_date
 from .context import Site
-from .html import link, text
+from .html import link, text, url_attr
 from .pages import AXIS_PLURALS, author_list
 
 PIPELINE = (
@@ -182,7 +182,7 @@ def matrix_table(site: Site, src: str, rows: str, cols: str) -> str:
             label = f"{n} papers: {r.name} and {c.name}"
             cells.append(
                 f'<td class="mi-cell mi-heat-{heat}">'
-                f'<a href="{href}" title="{text(label)}" data-row="{text(r.id)}" '
+                f'<a href="{url_attr(href)}" title="{text(label)}" data-row="{text(r.id)}" '
                 f'data-col="{text(c.id)}">{n}</a></td>'
             )
         header = link(site.href(src, routes.node(rows, r.id)), text(r.name))

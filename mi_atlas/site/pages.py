@@ -16,7 +16,7 @@ from ..taxonomy import AXES, Node
 from . import routes
 from .catalog import AXIS_LABELS
 from .context import Site
-from .html import external, link, text
+from .html import external, link, text, url_attr
 
 AXIS_PLURALS = {
     "objects": "Objects",
@@ -36,11 +36,15 @@ LINK_FIELDS = (
 
 @dataclass(frozen=True)
 class Section:
-    """One titled part of a node page: `title` is plain text, `html` is rendered HTML."""
+    """One titled part of a node page: `title` is plain text, `html` is rendered HTML.
+
+    `late` sections are put into the finished page after templating and search indexing
+    (for long tables that the site search should not index)."""
 
     title: str
     html: str
     anchor: str
+    late: bool = False
 
 
 NodeSection = Callable[[Site, str, Node, str], "Section | None"]
@@ -114,7 +118,9 @@ def paper_page(site: Site, paper: Paper, src: str) -> str:
     venue_title = f' title="{text(venue.full)}"' if venue else ""
     edit = site.repo.edit_url(f"{site.papers_path}/{paper.id}.yaml")
     edit_link = (
-        f'<a class="mi-edit" href="{text(edit)}" rel="noopener">Edit this entry</a>' if edit else ""
+        f'<a class="mi-edit" href="{url_attr(edit)}" rel="noopener">Edit this entry</a>'
+        if edit
+        else ""
     )
     links = " ".join(
         external(make(getattr(paper, name)), label, css="md-button mi-link")
@@ -274,7 +280,7 @@ def subgoals_section(site: Site, axis: str, node: Node, src: str) -> Section | N
 def papers_section(site: Site, axis: str, node: Node, src: str) -> Section:
     papers = site.catalog.papers_of(axis, node.id)
     table = paper_table(site, src, papers, caption=f"Papers tagged {node.name}")
-    return Section(f"Papers ({len(papers)})", table, "papers")
+    return Section(f"Papers ({len(papers)})", table, "papers", late=True)
 
 
 NODE_SECTIONS: list[NodeSection] = [implementation_section, subgoals_section, papers_section]

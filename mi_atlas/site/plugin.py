@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File, Files, InclusionLevel
+from mkdocs.structure.nav import Link, Navigation
 from mkdocs.structure.pages import Page
 
 from .. import taxonomy as taxonomy_module
@@ -47,6 +49,7 @@ ASSETS = (
     "vendor/LICENSE-minisearch.txt",
 )
 MARKER = re.compile(r"<!--\s*mi-atlas:([a-z0-9:-]+)\s*-->")
+LATE = "late-"  # markers whose HTML is inserted into the finished page, not the content
 
 
 @dataclass
@@ -58,6 +61,7 @@ class GeneratedPage:
     edit_path: str | None = None
     hide: tuple[str, ...] = ()
     search: bool = True
+    short_nav: bool = False  # render only the top level of the navigation
 
 
 class AtlasPlugin(BasePlugin[AtlasConfig]):
@@ -103,6 +107,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
         if not self.config.enabled:
             return None
+        start = time.perf_counter()
         index = load_index(self.papers_dir, self.taxonomy)
         if index.problems:
             listed = "\n".join(f"  {problem}" for problem in index.problems)
@@ -122,10 +127,11 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             site_name=config.site_name,
         )
         self.generated = {}
-        exported = exports.export(catalog.papers)
-        if exported is not None:
-            self.site.bibtex = exported.bibtex
-            self.site.downloads = exported.downloads
+        loaded = time.perf_counter()
+        exported = exports.export(catalog.papers, self.taxonomy)
+        self.site.bibtex = exported.bibtex
+        self.site.downloads = exported.downloads
+        exported_at = time.perf_counter()
         for file in self._generate_files(config):
             if files.get_file_from_path(file.src_uri) is not None:
                 raise PluginError(
@@ -133,7 +139,23 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
                     "rename or remove it"
                 )
             files.append(file)
+        log.info(
+            "mi-atlas: %d papers from %s (loaded in %.1f s, exported in %.1f s, pages made in %.1f s)",
+            len(catalog.papers),
+            self.papers_dir,
+            loaded - start,
+            exported_at - loaded,
+            time.perf_counter() - exported_at,
+        )
         return files
+
+    def on_nav(self, nav: Navigation, *, config: MkDocsConfig, files: Files) -> None:
+        # Paper pages get only the top level of the navigation: Material renders the whole nav
+        # into every page, and at 10,000 papers the taxonomy part of it would dominate the build.
+        self.short_nav = Navigation(
+            [Link(item.title, self._first_url(item)) for item in nav.items],
+            [nav.homepage] if nav.homepage else [],
+        )
 
     def on_page_markdown(self, markdown: str, *, page: Page, config: MkDocsConfig, files: Files):
         generated = self.generated.get(page.file.src_uri)
@@ -155,6 +177,8 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
 
         def fill(match: re.Match) -> str:
             name = match.group(1)
+            if name.startswith(LATE):
+                return match.group(0)  # filled in on_post_page
             if name in slots:
                 return slots[name]
             block = overview.BLOCKS.get(name)
@@ -165,12 +189,23 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
 
         return MARKER.sub(fill, html)
 
+    def on_post_page(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        # Long paper tables go in after the template and the search indexer have seen the page:
+        # neither needs them, and at 10,000 papers copying them costs more than the rest.
+        generated = self.generated.get(page.file.src_uri)
+        if generated is None or "mi-atlas:" + LATE not in output:
+            return output
+        slots = generated.slots()
+        return MARKER.sub(lambda m: slots.get(m.group(1), m.group(0)), output)
+
     def on_page_context(self, context, *, page: Page, config: MkDocsConfig, nav):
         generated = self.generated.get(page.file.src_uri)
         if generated is not None:
             page.edit_url = (
                 self.site.repo.edit_url(generated.edit_path) if generated.edit_path else None
             )
+            if generated.short_nav:
+                context["nav"] = self.short_nav
         return context
 
     # -- generation -----------------------------------------------------------------------
@@ -189,6 +224,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
                     edit_path=f"{site.papers_path}/{paper.id}.yaml",
                     hide=("navigation", "toc"),
                     search=self.config.search_papers,
+                    short_nav=True,
                 ),
                 in_nav=False,
             )
@@ -249,12 +285,13 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
         src = routes.node(axis, node.id)
         sections = pages.node_sections(site, axis, node, src)
         # Section titles are markdown headings, so they reach the table of contents.
+        names = [f"{LATE if s.late else ''}section-{k}" for k, s in enumerate(sections)]
         markdown = "<!-- mi-atlas:header -->\n\n" + "\n\n".join(
-            f"## {text(section.title)} {{ #{section.anchor} }}\n\n<!-- mi-atlas:section-{k} -->"
-            for k, section in enumerate(sections)
+            f"## {html.escape(section.title)} {{ #{section.anchor} }}\n\n<!-- mi-atlas:{name} -->"
+            for name, section in zip(names, sections, strict=True)
         )
         slots = {"header": pages.node_header(site, axis, node, src)}
-        slots.update({f"section-{k}": s.html for k, s in enumerate(sections)})
+        slots.update({name: s.html for name, s in zip(names, sections, strict=True)})
         return self._page(
             config,
             src,
@@ -296,6 +333,13 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
         return File.generated(config, src, content=content)
 
     # -- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _first_url(item) -> str:
+        """The URL of a nav item: a page's own, a section's first page's."""
+        while getattr(item, "children", None):
+            item = item.children[0]
+        return item.url
 
     @staticmethod
     def _resolve_dir(root: Path, value: str) -> Path:

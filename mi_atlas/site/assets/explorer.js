@@ -4,7 +4,7 @@
  *
  * Data comes from papers.js (window.MI_ATLAS) and bibtex.js (window.MI_ATLAS_BIBTEX), plain
  * scripts rather than fetch(), so the explorer also works when the site is opened from disk.
- * The view lives in the URL query (?q=...&objects=ffn&locate=probing&from=2022): a shared
+ * The view lives in the URL query (?search=...&objects=ffn&locate=probing&from=2022): a shared
  * link opens the same view and the back button steps through earlier views. Every text from
  * the data is put into the page with textContent, never parsed as HTML.
  */
@@ -96,7 +96,7 @@
   function readURL() {
     var params = new URLSearchParams(window.location.search);
     var s = emptyState();
-    s.q = params.get("q") || "";
+    s.q = params.get("search") || "";
     FILTERS.forEach(function (f) {
       params.getAll(f).forEach(function (value) {
         value.split(",").forEach(function (v) {
@@ -117,7 +117,7 @@
 
   function toQuery(s) {
     var params = new URLSearchParams();
-    if (s.q) params.set("q", s.q);
+    if (s.q) params.set("search", s.q);
     FILTERS.forEach(function (f) {
       s.sel[f].forEach(function (v) { params.append(f, v); });
     });
