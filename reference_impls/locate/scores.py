@@ -74,7 +74,7 @@ class Scores(SiteScores):
             "method": self.method,
             "meaning": self.meaning,
             **super().to_dict(),
-            "meta": _jsonable(self.meta),
+            "meta": _jsonable(self.meta),  # without "_"-prefixed keys
         }
 
 
@@ -84,7 +84,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Site):
         return value.to_dict()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        # keys starting with "_" hold bulky tensors for library callers, not for JSON
+        return {str(k): _jsonable(v) for k, v in value.items() if not str(k).startswith("_")}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, float | int | str | bool) or value is None:

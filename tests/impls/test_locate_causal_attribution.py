@@ -12,35 +12,25 @@ import pandas as pd
 import pytest
 import torch
 import transformer_lens.patching as tl_patching
+from locate_testing import VOCAB, linear, tiny
 
 from reference_impls import addressing as A
-from reference_impls import zoo
 from reference_impls.locate import causal_attribution as C
 from reference_impls.locate.metrics import LogitDiff
-from reference_impls.zoo import checkpoint
 
 pytestmark = pytest.mark.impls
 
-VOCAB = checkpoint.vocabulary([f"w{i}" for i in range(13)])
 BATCH, POS = 3, 5
-
-
-def _tiny(arch, directory):
-    sizes = {"n_layers": 2, "d_model": 32, "n_heads": 4, "d_mlp": 48, "n_ctx": 16}
-    if arch == "llama":
-        sizes["n_kv_heads"] = 2  # grouped-query attention: k/v have 2 heads, q has 4
-    hf = checkpoint.tiny_model(arch, len(VOCAB), seed=1, **sizes)
-    return zoo.load(checkpoint.save(hf, VOCAB, directory))
 
 
 @pytest.fixture(scope="module")
 def gqa_model(tmp_path_factory):
-    return _tiny("llama", tmp_path_factory.mktemp("llama"))
+    return tiny("llama", tmp_path_factory.mktemp("llama"))
 
 
 @pytest.fixture(scope="module", params=["gpt2", "llama"])
 def model(request, tmp_path_factory, gqa_model):
-    return gqa_model if request.param == "llama" else _tiny("gpt2", tmp_path_factory.mktemp("gpt2"))
+    return gqa_model if request.param == "llama" else tiny("gpt2", tmp_path_factory.mktemp("gpt2"))
 
 
 @pytest.fixture(scope="module")
@@ -218,29 +208,7 @@ def test_causal_tracing_restoring_the_noised_embeddings_restores_the_clean_run(m
 
 @pytest.fixture(scope="module")
 def linear_model(tmp_path_factory):
-    """A GPT-2 that is affine from every site to the logits.
-
-    Identity MLP activation; zero query/key weights, so every attention pattern is uniform over
-    the causal prefix whatever the input; LayerNorm epsilon 1e8, so 1/sqrt(var + eps) is a
-    constant to 1e-8 relative (gains scaled up to keep the logits of order one).
-    """
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(VOCAB), n_positions=16, n_embd=32, n_layer=2, n_head=4, n_inner=48,
-        activation_function="linear", layer_norm_epsilon=1e8,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=1,
-    )  # fmt: skip
-    hf = GPT2LMHeadModel(config)
-    with torch.no_grad():
-        for block in hf.transformer.h:
-            block.attn.c_attn.weight[:, : 2 * 32] = 0  # W_Q, W_K
-            block.attn.c_attn.bias[: 2 * 32] = 0
-            block.ln_1.weight *= 1e4
-            block.ln_2.weight *= 1e4
-        hf.transformer.ln_f.weight *= 1e5
-    return zoo.load(checkpoint.save(hf, VOCAB, tmp_path_factory.mktemp("linear")))
+    return linear(tmp_path_factory.mktemp("linear"))
 
 
 def test_attribution_patching_is_exact_on_a_linear_model(linear_model, data):
