@@ -22,9 +22,17 @@ from torch import Tensor
 from reference_impls.addressing import Site
 
 
-def random_sites(candidates: Iterable[Site], like: Sequence[Site], seed: int = 0) -> list[Site]:
-    """`len(like)` sites drawn uniformly without replacement from `candidates` minus `like`."""
-    pool = [s for s in candidates if s not in set(like)]
+def random_sites(
+    candidates: Iterable[Site], like: Sequence[Site], seed: int = 0, exclude: bool = True
+) -> list[Site]:
+    """`len(like)` sites drawn uniformly without replacement from `candidates`.
+
+    With `exclude` (the default) the located sites themselves are never drawn, so the control
+    asks "does steering *other* sites of the same size do it?"; without it the draw is from
+    all candidates, as a random pruning mask is.
+    """
+    located = set(like)
+    pool = [s for s in candidates if not (exclude and s in located)]
     if len(pool) < len(like):
         raise ValueError(f"only {len(pool)} candidate sites outside the {len(like)} located ones")
     order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))
@@ -143,3 +151,21 @@ class RecipeResult:
             "recovered": self.recovered,
             "details": self.details,
         }
+
+
+def masked_logprob(tokens: Int[Tensor, "batch pos"], loss_mask: Tensor):
+    """A locate metric: each example's mean log-probability of its next tokens on `loss_mask`.
+
+    Shaped like the locate metrics (`reference_impls.locate.metrics`): logits with any leading
+    copy axes, (*copies, batch, pos, vocab) -> (*copies, batch).
+    """
+    target = tokens[:, 1:]
+    weights = loss_mask[:, :-1].float()
+
+    def metric(logits: Tensor) -> Tensor:
+        logprobs = torch.log_softmax(logits[..., :-1, :], dim=-1)  # (*copies, batch, pos-1, vocab)
+        index = target.expand(*logprobs.shape[:-1]).unsqueeze(-1)
+        picked = logprobs.gather(-1, index).squeeze(-1)  # (*copies, batch, pos-1)
+        return (picked * weights).sum(-1) / weights.sum(-1).clamp_min(1.0)
+
+    return metric
