@@ -24,6 +24,7 @@ AXIS_PLURALS = {
     "steer": "Steer methods",
     "goals": "Goals",
 }
+NO_AUTHORS = '<span class="mi-muted">Authors not recorded yet</span>'
 LINK_FIELDS = (
     ("url", "Paper", lambda v: v),
     ("arxiv", "arXiv", lambda v: f"https://arxiv.org/abs/{v}"),
@@ -132,7 +133,7 @@ def paper_page(site: Site, paper: Paper, src: str) -> str:
         f'<p class="mi-kicker"><span class="mi-venue"{venue_title}>{text(paper.venue)}</span>'
         f" · {paper.year}</p>",
         f'<h1 id="title">{text(paper.title)}</h1>',
-        f'<p class="mi-authors">{author_list(paper.authors) or "Authors not recorded"}</p>',
+        f'<p class="mi-authors">{author_list(paper.authors) or NO_AUTHORS}</p>',
         f'<p class="mi-links">{links} {edit_link}</p>',
     ]
     if paper.tldr:

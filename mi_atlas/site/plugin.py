@@ -251,7 +251,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
                 )
         for src, title, render, hide in (
             (routes.TAXONOMY, "Taxonomy", overview.taxonomy_page, ()),
-            (routes.MATRIX, "Matrix", overview.matrix_page, ()),
+            (routes.MATRIX, "Matrix", overview.matrix_page, ("navigation", "toc")),
             (routes.DOWNLOADS, "Downloads", overview.downloads_page, ()),
             (routes.EXPLORER, "Explorer", overview.explorer_page, ("navigation", "toc")),
         ):

@@ -116,6 +116,7 @@ def test_filters_on_every_axis_give_the_right_papers(page, site_url, site_data):
     assert shown(page) == expected(site_data, goals=["alignment"], steer=["vector-arithmetic"])
     count = page.text_content("#mi-count")
     assert count.startswith(f"{len(shown(page))} of {len(site_data.papers)} papers")
+    assert page.is_hidden("#mi-more")  # every match is listed
 
 
 def test_year_range_and_venue_filters(page, site_url, site_data):
