@@ -39,6 +39,12 @@ def random_sites(
     return [pool[i] for i in order[: len(like)].tolist()]
 
 
+def random_direction(like: Tensor, seed: int = 0) -> Tensor:
+    """A random direction with the norm of `like`: the same-size control for a steering vector."""
+    r = torch.randn(like.shape, generator=torch.Generator().manual_seed(seed))
+    return r / r.norm() * like.norm()
+
+
 @dataclass(frozen=True)
 class Measure:
     """One metric measured before steering, after steering the located sites, and on the control."""
@@ -124,12 +130,15 @@ class RecipeResult:
     sites: list[Any]
     control_sites: list[Any]
     restored: bool  # the model's outputs are bit-for-bit the original after the recipe
-    ground_truth: dict[str, Any] = field(default_factory=dict)
     recovered: bool | None = None  # did the locate step find the planted sites
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict; sites are written with `Site.to_dict` when they are sites."""
+        """A JSON-able dict; sites are written with `Site.to_dict` when they are sites.
+
+        This is the `result` of `mi-atlas run <recipe> --json` (the registry adds the model's
+        ground truth and moves `recovered` up).
+        """
 
         def site(s: Any) -> Any:
             return s.to_dict() if isinstance(s, Site) else s
@@ -147,7 +156,6 @@ class RecipeResult:
             "sites": [site(s) for s in self.sites],
             "control_sites": [site(s) for s in self.control_sites],
             "restored": self.restored,
-            "ground_truth": self.ground_truth,
             "recovered": self.recovered,
             "details": self.details,
         }

@@ -33,6 +33,7 @@ from reference_impls.recipes.common import (
     masked_logprob,
     random_sites,
 )
+from reference_impls.registry import register_recipe
 from reference_impls.steer.amplitude_manipulation import ablate
 
 
@@ -48,7 +49,9 @@ def weight_magnitude(model: Any, site: A.Site) -> float:
     the site (a head's W_V and W_O slices, a neuron's W_in column and W_out row), multiplied."""
     with torch.no_grad():
         if site.kind == "head_out":
-            w_in = weight(model, f"blocks.{site.layer}.attn.W_V")[site.head]
+            d = A.dims(model)
+            kv = site.head // (d.n_heads // d.n_kv_heads)  # the value head it reads (GQA)
+            w_in = weight(model, f"blocks.{site.layer}.attn.W_V")[kv]
             w_out = weight(model, f"blocks.{site.layer}.attn.W_O")[site.head]
         else:
             w_in = weight(model, f"blocks.{site.layer}.mlp.W_in")[:, site.index]
@@ -113,3 +116,9 @@ def run(
             "importance": [round(float(v), 5) for v in importance],
         },
     )
+
+
+@register_recipe("efficient-inference", default_model="induction")
+def efficient_inference(model_name: str) -> dict[str, Any]:
+    """Prune half the heads by gradient attribution; accuracy vs random and magnitude pruning."""
+    return run(model_name).to_dict()

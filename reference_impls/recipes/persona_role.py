@@ -1,0 +1,143 @@
+"""Persona and role: find where the persona is carried, and switch the voice on demand.
+
+Locate: activation patching from casual into formal prompts (the same content, only the
+persona token swapped) over the residual stream at the answer position, before and after each
+block's attention; the earliest site that restores the casual answer is where the persona is
+read from. Steer: the difference in means of casual and formal residuals there is a persona
+vector; adding it to formal prompts (contrastive activation addition) makes them answer in the
+casual voice, subtracting it from casual prompts makes them formal, and the sentiment of the
+answer should not change. The control adds a random direction of the same norm.
+
+References:
+- Rimsky et al. 2024, "Steering Llama 2 via Contrastive Activation Addition" (CAA).
+- Turner et al. 2023, "Steering Language Models With Activation Engineering" (ActAdd).
+- Li et al. 2023, "Inference-Time Intervention"; Chen et al. 2025, "Persona Vectors".
+- Heimersheim & Nanda 2024, "How to use and interpret activation patching".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from reference_impls import addressing as A
+from reference_impls import zoo
+from reference_impls.locate.causal_attribution import activation_patching
+from reference_impls.locate.metrics import LogitDiff
+from reference_impls.recipes.common import RecipeResult, compare, random_direction
+from reference_impls.registry import register_recipe
+from reference_impls.steer import vector_arithmetic as va
+
+
+def answer_sites(model: Any, pos: int) -> list[A.Site]:
+    """The residual stream at `pos` before and after each block's attention, earliest first."""
+    return [
+        A.resid(layer, pos, where)
+        for layer in range(A.dims(model).n_layers)
+        for where in ("pre", "mid")
+    ]
+
+
+def persona_pair(
+    task: Any, n: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Formal prompts, the same prompts made casual, and each one's formal and casual answer."""
+    batch = task.sample(n, torch.Generator().manual_seed(seed), ambiguous=False, persona="formal")
+    formal = batch.tokens[:, :-1]
+    casual = task.swap(formal, task.PERSONA_POS)
+    sentiment = batch.extra["sentiment"].tolist()
+    formal_answer = torch.tensor([task.IDS[task.ANSWERS[("formal", s)]] for s in sentiment])
+    casual_answer = torch.tensor([task.IDS[task.ANSWERS[("casual", s)]] for s in sentiment])
+    return formal, casual, formal_answer, casual_answer
+
+
+def locate_persona(model: Any, task: Any, n: int = 64, seed: int = 0) -> tuple[A.Site, Any]:
+    """Denoising patching casual -> formal at the answer position; the earliest site that
+    restores at least 90% of the casual-vs-formal logit difference (else the best one)."""
+    formal, casual, formal_answer, casual_answer = persona_pair(task, n, seed)
+    sites = answer_sites(model, task.ANSWER_POS)
+    metric = LogitDiff(casual_answer, formal_answer, pos=task.ANSWER_POS)
+    patched = activation_patching(model, casual, formal, sites, metric)
+    recovered = patched.meta["recovered"].reshape(-1).tolist()
+    best = max(range(len(sites)), key=recovered.__getitem__)
+    first = next((i for i, r in enumerate(recovered) if r >= 0.9), best)
+    return sites[first], patched
+
+
+def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> RecipeResult:
+    """Patch to find the persona, add the casual-minus-formal vector there, vs a random vector."""
+    model = zoo.load(model_name)
+    task = zoo.task(model_name)
+    located, patched = locate_persona(model, task, seed=seed)
+    fit_formal, fit_casual, _, _ = persona_pair(task, n, seed + 1)
+    vector = va.mean_difference(model, located, fit_casual, fit_formal)  # casual - formal
+    control = random_direction(vector, seed)
+    formal, casual, _, _ = persona_pair(task, 256, seed + 2)
+
+    def predict(tokens: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model(tokens)[:, task.ANSWER_POS].argmax(-1)
+
+    sentiment = {
+        "formal": task.is_positive(predict(formal)),
+        "casual": task.is_positive(predict(casual)),
+    }
+
+    def casual_rate(tokens: torch.Tensor) -> float:
+        return float(task.is_casual(predict(tokens)).float().mean())
+
+    def sentiment_kept(tokens: torch.Tensor, persona: str) -> float:
+        return float((task.is_positive(predict(tokens)) == sentiment[persona]).float().mean())
+
+    to_casual, restored = compare(
+        model,
+        lambda v: va.add_vector(model, located, v, coeff=1.0),
+        vector,
+        control,
+        {
+            "formal prompts answered casually": (lambda: casual_rate(formal), True),
+            "sentiment unchanged": (lambda: sentiment_kept(formal, "formal"), True),
+        },
+        formal[:8],
+    )
+    to_formal, restored_too = compare(
+        model,
+        lambda v: va.add_vector(model, located, v, coeff=-1.0),
+        vector,
+        control,
+        {
+            "casual prompts answered formally": (lambda: 1.0 - casual_rate(casual), True),
+            "sentiment unchanged": (lambda: sentiment_kept(casual, "casual"), True),
+        },
+        casual[:8],
+    )
+    truth = zoo.ground_truth(model_name)
+    return RecipeResult(
+        recipe="persona-role",
+        model=model_name,
+        locate="causal-attribution: activation_patching casual -> formal at the answer position",
+        steer="vector-arithmetic: mean_difference (casual - formal) + add_vector, coeff +1 / -1",
+        metric=to_casual["formal prompts answered casually"],
+        collateral=[to_casual["sentiment unchanged"], to_formal["sentiment unchanged"]],
+        sites=[located],
+        control_sites=[f"random direction of norm {float(vector.norm()):.3f}"],
+        restored=restored and restored_too,
+        recovered=located.pos == truth["answer_position"],
+        details={
+            "reverse_casual_to_formal": to_formal["casual prompts answered formally"].to_dict(),
+            "patching_recovered": {
+                str(s): round(float(r), 4)
+                for s, r in zip(
+                    patched.sites, patched.meta["recovered"].reshape(-1).tolist(), strict=True
+                )
+            },
+            "vector_norm": round(float(vector.norm()), 4),
+        },
+    )
+
+
+@register_recipe("persona-role", default_model="persona-bias")
+def persona_role(model_name: str) -> dict[str, Any]:
+    """Patching finds the persona; adding +/- the persona vector switches formal <-> casual."""
+    return run(model_name).to_dict()

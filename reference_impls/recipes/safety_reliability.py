@@ -1,0 +1,127 @@
+"""Safety and reliability: find the refusal direction, then remove refusal or induce it at will.
+
+Locate: a linear probe for "this prompt contains a trigger word" on the residual stream at the
+answer position, at every layer; the earliest layer where the probe is (near) perfect is where
+the refusal decision is written. Steer: the difference in means of triggered and benign
+residuals there is the refusal direction; projecting it out of every residual site (directional
+ablation) should remove refusal on triggered prompts without changing any benign answer, and,
+the opposite, adding it at the answer position of benign prompts should make the model refuse
+them. The control is a random direction of the same norm, steered the same way.
+
+References:
+- Arditi et al. 2024, "Refusal in Language Models Is Mediated by a Single Direction": the
+  difference-in-means direction, directional ablation at every layer, and activation addition.
+- Zou et al. 2023, "Representation Engineering": reading and steering with linear directions.
+- Alain & Bengio 2016, "Understanding intermediate layers using linear classifier probes".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from reference_impls import addressing as A
+from reference_impls import zoo
+from reference_impls.locate.probing import probe
+from reference_impls.recipes.common import RecipeResult, compare, random_direction
+from reference_impls.registry import register_recipe
+from reference_impls.steer import vector_arithmetic as va
+
+
+def residual_sites_at(model: Any, pos: int) -> list[A.Site]:
+    """The residual stream at `pos` before every block and after the last, earliest first."""
+    n = A.dims(model).n_layers
+    return [A.resid(layer, pos) for layer in range(n)] + [A.resid(n - 1, pos, where="post")]
+
+
+def earliest_best(scores: Any, tolerance: float = 0.01) -> A.Site:
+    """The first site (in the order scored) within `tolerance` of the best score."""
+    values = scores.values.reshape(-1)
+    best = float(values.max())
+    return next(
+        s for s, v in zip(scores.sites, values.tolist(), strict=True) if v >= best - tolerance
+    )
+
+
+def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> RecipeResult:
+    """Probe for the trigger, take the difference in means, ablate it (and add it), vs random."""
+    model = zoo.load(model_name)
+    task = zoo.task(model_name)
+    truth = zoo.ground_truth(model_name)
+    pos = task.ANSWER_POS
+    fit_trig, fit_ben = task.prompts(True, n, seed), task.prompts(False, n, seed + 1)
+    eval_trig, eval_ben = task.prompts(True, 256, seed + 2), task.prompts(False, 256, seed + 3)
+
+    # Locate: where is "trigger present" linearly readable at the answer position?
+    labels = torch.cat([torch.ones(n), torch.zeros(n)]).long()
+    probed = probe(model, torch.cat([fit_trig, fit_ben]), labels, residual_sites_at(model, pos))
+    located = earliest_best(probed)
+    direction = va.mean_difference(model, located, fit_trig, fit_ben)  # (d_model,)
+    control = random_direction(direction, seed)
+    cosine = float(
+        torch.nn.functional.cosine_similarity(direction, torch.tensor(truth["direction"]), dim=0)
+    )
+
+    refuse = task.IDS[task.REFUSE]
+
+    def answers(tokens: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model(tokens)[:, pos].argmax(-1)
+
+    benign_answers = answers(eval_ben)
+
+    metrics = {
+        "refusal on triggered prompts": (
+            lambda: float((answers(eval_trig) == refuse).float().mean()),
+            False,
+        ),
+        "benign answers unchanged": (
+            lambda: float((answers(eval_ben) == benign_answers).float().mean()),
+            True,
+        ),
+    }
+    removed, restored = compare(
+        model, lambda d: va.ablate_direction(model, d), direction, control, metrics, eval_ben[:8]
+    )
+    # the opposite: add the direction at the answer position of benign prompts
+    induced, restored_too = compare(
+        model,
+        lambda d: va.add_vector(model, located, d, coeff=1.0),
+        direction,
+        control,
+        {
+            "refusal on benign prompts": (
+                lambda: float((answers(eval_ben) == refuse).float().mean()),
+                True,
+            )
+        },
+        eval_ben[:8],
+    )
+    return RecipeResult(
+        recipe="safety-reliability",
+        model=model_name,
+        locate="probing: linear probe for the trigger on the residual stream at the answer position",
+        steer="vector-arithmetic: mean_difference + ablate_direction (and add_vector)",
+        metric=removed["refusal on triggered prompts"],
+        collateral=[removed["benign answers unchanged"]],
+        sites=[located],
+        control_sites=[f"random direction of norm {float(direction.norm()):.3f}"],
+        restored=restored and restored_too,
+        recovered=located.layer == truth["layer"] and cosine > 0.9,
+        details={
+            "direction_cosine_with_planted": round(cosine, 4),
+            "direction_norm": round(float(direction.norm()), 4),
+            "probe_accuracy": {
+                str(s): round(float(v), 4)
+                for s, v in zip(probed.sites, probed.values.tolist(), strict=True)
+            },
+            "opposite_induce_refusal": induced["refusal on benign prompts"].to_dict(),
+        },
+    )
+
+
+@register_recipe("safety-reliability", default_model="refusal")
+def safety_reliability(model_name: str) -> dict[str, Any]:
+    """Locate the refusal direction by probing; ablating it removes refusal, adding it induces it."""
+    return run(model_name).to_dict()
