@@ -1,0 +1,234 @@
+"""The registry of runnable things: methods, recipes, checks and benchmarks, and the zoo.
+
+Modules register themselves with a decorator; the command line never lists them by hand.
+`discover()` imports every module of the packages `reference_impls.locate`, `.steer`,
+`.recipes` and `.zoo.check` (those that exist), plus `benchmarks/*.py` of a source checkout,
+so whatever those modules decorate becomes runnable by name:
+
+    @register_method("causal-attribution", default_model="induction")
+    def causal_attribution(model_name: str) -> dict:
+        ...
+        return {"result": {"scores": scores.to_dict()}, "recovered": True}
+
+A method, recipe or check is `fn(model_name) -> dict`. Its dict is the result; the optional key
+`recovered` (bool) says whether it recovered the zoo model's ground truth. `run(name, model)`
+wraps it into the JSON document of `mi-atlas run` (see DESIGN.md):
+`{"name", "kind", "method", "model", "result", "ground_truth", "recovered"}`. A benchmark is
+`fn() -> dict` with at least `baseline`, `ours` (seconds), `ratio` (baseline / ours) and
+`max_abs_diff`; `bench(name)` returns it with `name` added.
+
+Method ids are the taxonomy's locate/steer ids (`causal-attribution`, `probing`, ...; a variant
+may add a suffix, e.g. `causal-attribution-heads`), recipe ids its sub-goal ids
+(`safety-reliability`, ...).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+KINDS = ("method", "recipe", "check", "benchmark")
+PACKAGES = ("reference_impls.locate", "reference_impls.steer", "reference_impls.recipes")
+BENCHMARKS_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+class RegistryError(Exception):
+    """Base class; the message is one sentence for the user."""
+
+
+class UnknownNameError(RegistryError):
+    """A name that nothing registered; carries the valid names and the closest one."""
+
+    def __init__(self, name: str, valid: list[str], what: str = "method, recipe or check"):
+        self.name, self.valid = name, valid
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.4)
+        self.closest = close[0] if close else None
+        hint = f" (did you mean {self.closest!r}?)" if self.closest else ""
+        super().__init__(f"{name!r} is not a registered {what}{hint}; valid: {', '.join(valid)}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered runnable."""
+
+    name: str
+    kind: str  # one of KINDS
+    fn: Callable[..., dict[str, Any]]
+    default_model: str | None
+    summary: str  # first line of the function's docstring
+    module: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "default_model": self.default_model,
+            "summary": self.summary,
+            "module": self.module,
+        }
+
+
+_ENTRIES: dict[str, Entry] = {}
+_DISCOVERY_ERRORS: dict[str, str] = {}
+_discovered = False
+
+
+def _register(kind: str, name: str, default_model: str | None) -> Callable:
+    def decorator(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        existing = _ENTRIES.get(name)
+        if existing is not None and (existing.module, existing.fn.__qualname__) != (
+            fn.__module__,
+            fn.__qualname__,
+        ):
+            raise RegistryError(
+                f"{name!r} is registered twice: by {existing.module} and {fn.__module__}"
+            )
+        doc = inspect.getdoc(fn) or ""
+        _ENTRIES[name] = Entry(name, kind, fn, default_model, doc.split("\n")[0], fn.__module__)
+        return fn
+
+    return decorator
+
+
+def register_method(name: str, default_model: str | None = None) -> Callable:
+    """Register `fn(model_name) -> dict` as locate/steer method `name` (a taxonomy id)."""
+    return _register("method", name, default_model)
+
+
+def register_recipe(name: str, default_model: str | None = None) -> Callable:
+    """Register `fn(model_name) -> dict` as improve recipe `name` (a sub-goal id)."""
+    return _register("recipe", name, default_model)
+
+
+def register_check(name: str, default_model: str | None = None) -> Callable:
+    """Register `fn(model_name) -> dict` as a check (e.g. `zoo-check`)."""
+    return _register("check", name, default_model)
+
+
+def register_benchmark(name: str) -> Callable:
+    """Register `fn() -> dict` (baseline, ours, ratio, max_abs_diff) as benchmark `name`."""
+    return _register("benchmark", name, None)
+
+
+def discover() -> dict[str, str]:
+    """Import every module that may register something (once); return {module: error} for failures.
+
+    A module that fails to import is reported, not hidden: `mi-atlas list` shows the errors.
+    """
+    global _discovered
+    if _discovered:
+        return dict(_DISCOVERY_ERRORS)
+    _discovered = True
+    modules = ["reference_impls.zoo.check"]
+    for package in PACKAGES:
+        try:
+            pkg = importlib.import_module(package)
+        except ModuleNotFoundError as exc:
+            if exc.name == package:
+                continue  # that part of the project does not exist (yet)
+            _DISCOVERY_ERRORS[package] = f"{type(exc).__name__}: {exc}"
+            continue
+        except Exception as exc:  # noqa: BLE001 - report any import failure, keep the rest usable
+            _DISCOVERY_ERRORS[package] = f"{type(exc).__name__}: {exc}"
+            continue
+        paths = getattr(pkg, "__path__", None)
+        if paths:
+            modules += [
+                m.name
+                for m in pkgutil.walk_packages(paths, package + ".")
+                if not m.name.rsplit(".", 1)[-1].startswith("_")
+            ]
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001
+            _DISCOVERY_ERRORS[name] = f"{type(exc).__name__}: {exc}"
+    if BENCHMARKS_DIR.is_dir():
+        for path in sorted(BENCHMARKS_DIR.glob("*.py")):
+            _import_path(path)
+    return dict(_DISCOVERY_ERRORS)
+
+
+def _import_path(path: Path) -> None:
+    # benchmarks/ is not a package (pytest must not collect it); import its files by path
+    name = f"mi_atlas_benchmarks.{path.stem}"
+    if name in sys.modules:
+        return
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[name] = module
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:  # noqa: BLE001
+        sys.modules.pop(name, None)
+        _DISCOVERY_ERRORS[str(path)] = f"{type(exc).__name__}: {exc}"
+
+
+def entries(kind: str | None = None) -> list[Entry]:
+    """Registered entries (after discovery), sorted by name, optionally of one kind."""
+    discover()
+    return sorted(
+        (e for e in _ENTRIES.values() if kind is None or e.kind == kind), key=lambda e: e.name
+    )
+
+
+def get(name: str, kinds: tuple[str, ...] = ("method", "recipe", "check")) -> Entry:
+    """The entry `name` among `kinds`, or UnknownNameError with the valid names."""
+    discover()
+    entry = _ENTRIES.get(name)
+    if entry is None or entry.kind not in kinds:
+        valid = sorted(e.name for e in _ENTRIES.values() if e.kind in kinds)
+        raise UnknownNameError(name, valid, " or ".join(kinds))
+    return entry
+
+
+def listing() -> dict[str, Any]:
+    """What `mi-atlas list --json` prints: methods, recipes, checks, benchmarks, the zoo's cards."""
+    from reference_impls import zoo
+
+    errors = discover()
+    out: dict[str, Any] = {f"{kind}s": [e.to_dict() for e in entries(kind)] for kind in KINDS}
+    out["models"] = [zoo.card(name) for name in zoo.names()]
+    out["errors"] = [{"module": m, "error": e} for m, e in sorted(errors.items())]
+    return out
+
+
+def run(name: str, model: str | None = None) -> dict[str, Any]:
+    """Run method/recipe/check `name` on zoo model `model` (default: the entry's default model)."""
+    from reference_impls import zoo
+
+    entry = get(name)
+    model = model or entry.default_model
+    if model is None:
+        raise RegistryError(f"{name!r} has no default model; pass one of: {', '.join(zoo.names())}")
+    if model not in zoo.names():
+        raise zoo.UnknownModelError(zoo._unknown(model))
+    out = dict(entry.fn(model))
+    recovered = out.pop("recovered", None)
+    return {
+        "name": name,
+        "kind": entry.kind,
+        "method": name,
+        "model": model,
+        "result": out,
+        "ground_truth": zoo.ground_truth(model),
+        "recovered": recovered,
+    }
+
+
+def bench(name: str) -> dict[str, Any]:
+    """Run benchmark `name`; its dict has baseline, ours, ratio and max_abs_diff."""
+    entry = get(name, kinds=("benchmark",))
+    out = dict(entry.fn())
+    missing = [k for k in ("baseline", "ours", "ratio", "max_abs_diff") if k not in out]
+    if missing:
+        raise RegistryError(f"benchmark {name!r} ({entry.module}) returned no {', '.join(missing)}")
+    return {"name": name, **out}
