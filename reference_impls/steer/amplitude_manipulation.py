@@ -27,8 +27,9 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from reference_impls.addressing import Site, SiteError
+from reference_impls.addressing import Site, SiteError, head, heads
 from reference_impls.interventions import hooks, record
+from reference_impls.registry import register_method
 from reference_impls.steer.sae import SparseAutoencoder, rewritten_features
 
 # fn(site, activation slice with the batch axis first) -> the new slice
@@ -137,3 +138,35 @@ def _resampled(
 
     with rewritten(model, sites, resample, sae=sae):
         yield model
+
+
+@register_method("amplitude-manipulation", default_model="induction")
+def demo(model_name: str) -> dict[str, Any]:
+    """Zero-, mean- and resample-ablate the planted induction heads, against as many random heads."""
+    from reference_impls import zoo
+    from reference_impls.zoo.tasks import masked_accuracy
+
+    model, task, truth = zoo.load(model_name), zoo.task(model_name), zoo.ground_truth(model_name)
+    planted = [head(layer, h) for layer, h in truth["induction_heads"]]
+    known = {tuple(x) for x in truth["induction_heads"] + truth["previous_token_heads"]}
+    others = [s for s in heads(model) if (s.layer, s.head) not in known]
+    order = torch.randperm(len(others), generator=torch.Generator().manual_seed(0)).tolist()
+    control = [others[i] for i in order[: len(planted)]]
+    batch = task.eval_batch(256)
+    reference = task.training_batch(torch.Generator().manual_seed(1), 256).tokens
+    accuracy = {"none": masked_accuracy(model, batch)}
+    for mode in ("zero", "mean", "resample"):
+        for name, sites in (("planted", planted), ("random", control)):
+            with ablate(model, sites, mode=mode, reference=None if mode == "zero" else reference):
+                accuracy[f"{mode} {name}"] = masked_accuracy(model, batch)
+    recovered = all(
+        accuracy[f"{m} planted"] < 0.5 and accuracy[f"{m} random"] > accuracy["none"] - 0.1
+        for m in ("zero", "mean", "resample")
+    )
+    return {
+        "metric": truth.get("metric", "accuracy"),
+        "accuracy": {k: round(v, 4) for k, v in accuracy.items()},
+        "sites": [s.to_dict() for s in planted],
+        "control_sites": [s.to_dict() for s in control],
+        "recovered": recovered,
+    }

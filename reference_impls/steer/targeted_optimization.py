@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from jaxtyping import Float, Int
@@ -29,6 +30,7 @@ from torch import Tensor, nn
 
 from reference_impls.addressing import Site, SiteError, dims, mlp_out, neuron
 from reference_impls.interventions import WeightEdit, edit_weights, hooks, weight
+from reference_impls.registry import register_method
 
 
 def mlp_keys(
@@ -290,3 +292,50 @@ def all_weight_masks(model: nn.Module) -> dict[str, Tensor]:
 def n_updated(masks: Mapping[str, Tensor]) -> int:
     """How many weight entries a masked fine-tune may change (overlaps counted once per name)."""
     return int(sum(int(mask.sum()) for mask in masks.values()))
+
+
+@register_method("targeted-optimization", default_model="facts")
+def demo(model_name: str) -> dict[str, Any]:
+    """ROME-edit one fact at the planted MLP: the new city is recalled, other facts are kept."""
+    from reference_impls import zoo
+
+    model, task, truth = zoo.load(model_name), zoo.task(model_name), zoo.ground_truth(model_name)
+    layer, position = truth["mlp_layer"], truth["position"]
+    queries, answers = task.query_tokens(), task.answers()
+    subject = 0
+    new_city = int(answers[(answers != answers[subject]).nonzero()[0, 0]])
+    key_tokens = task.training_batch(torch.Generator().manual_seed(1), 512).tokens
+    with torch.no_grad():
+        before = model(queries)
+    result = rome_edit(
+        model,
+        layer,
+        queries[subject : subject + 1],
+        torch.tensor([position]),
+        torch.tensor([new_city]),
+        key_tokens,
+    )
+    with torch.no_grad():
+        recall = model(queries)[:, -1].argmax(-1)
+        direct = int(model(queries[subject : subject + 1, : position + 1])[0, -1].argmax())
+    others = torch.arange(len(answers)) != subject
+    scores = {
+        "efficacy": float(recall[subject] == new_city),
+        "generalisation": float(direct == new_city),
+        "specificity": float((recall[others] == answers[others]).float().mean()),
+    }
+    result.edit.undo()
+    with torch.no_grad():
+        restored = torch.equal(model(queries), before)
+    return {
+        "edited": {
+            "subject": task.facts()[subject]["subject"],
+            "old": task.facts()[subject]["city"],
+            "new": next(f["city"] for f in task.facts() if f["city_id"] == new_city),
+        },
+        "site": mlp_out(layer, position).to_dict(),
+        "scores": scores,
+        "delta_norm": round(float(result.delta.norm()), 4),
+        "restored_after_undo": restored,
+        "recovered": min(scores.values()) > 0.9 and restored,
+    }

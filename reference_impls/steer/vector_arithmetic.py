@@ -21,6 +21,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from jaxtyping import Float, Int
@@ -28,6 +29,7 @@ from torch import Tensor
 
 from reference_impls.addressing import Site, dims, resid
 from reference_impls.interventions import add, project_out, record
+from reference_impls.registry import register_method
 from reference_impls.steer.sae import SparseAutoencoder, rewritten_features
 
 
@@ -89,3 +91,35 @@ def clamp_features(model, sae: SparseAutoencoder, sites: Site | Iterable[Site], 
     """Clamp SAE features to `value` at their positions (0 removes them; large steers on)."""
     sites = [sites] if isinstance(sites, Site) else list(sites)
     return rewritten_features(model, sae, sites, lambda site, f: torch.full_like(f, value))
+
+
+@register_method("vector-arithmetic", default_model="refusal")
+def demo(model_name: str) -> dict[str, Any]:
+    """Difference-in-means refusal direction: compare with the planted one, ablate it, add it."""
+    from reference_impls import zoo
+
+    model, task, truth = zoo.load(model_name), zoo.task(model_name), zoo.ground_truth(model_name)
+    site = resid(truth["layer"], pos=truth["position"])
+    triggered, benign = task.prompts(True, 128, seed=0), task.prompts(False, 128, seed=1)
+    direction = mean_difference(model, site, triggered, benign)
+    cosine = float(
+        torch.nn.functional.cosine_similarity(direction, torch.tensor(truth["direction"]), dim=0)
+    )
+    test_triggered, test_benign = task.prompts(True, 256, seed=2), task.prompts(False, 256, seed=3)
+    rates = {
+        "triggered": task.refusal_rate(model, test_triggered),
+        "benign": task.refusal_rate(model, test_benign),
+    }
+    with ablate_direction(model, direction):
+        rates["triggered, direction ablated"] = task.refusal_rate(model, test_triggered)
+    with add_vector(model, site, direction, coeff=1.0):
+        rates["benign, direction added"] = task.refusal_rate(model, test_benign)
+    return {
+        "site": site.to_dict(),
+        "cosine_with_planted_direction": round(cosine, 4),
+        "direction_norm": round(float(direction.norm()), 4),
+        "refusal_rate": {k: round(v, 4) for k, v in rates.items()},
+        "recovered": cosine > 0.9
+        and rates["triggered, direction ablated"] < 0.05
+        and rates["benign, direction added"] > 0.95,
+    }
