@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 import torch
 import transformer_lens.patching as tl_patching
-from locate_testing import VOCAB, linear, tiny
+from locate_testing import VOCAB, linear, one_thread, tiny  # noqa: F401 (fixture)
 
 from reference_impls import addressing as A
 from reference_impls.locate import causal_attribution as C
 from reference_impls.locate.metrics import LogitDiff
 
-pytestmark = pytest.mark.impls
+pytestmark = [pytest.mark.impls, pytest.mark.usefixtures("one_thread")]
 
 BATCH, POS = 3, 5
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from locate_testing import linear, random_tokens, tiny
+from locate_testing import linear, one_thread, random_tokens, tiny  # noqa: F401 (fixture)
 
 from reference_impls import addressing as A
 from reference_impls.interventions import ablate
 from reference_impls.locate import gradient_detection as G
 from reference_impls.locate.metrics import LogitDiff
 
-pytestmark = pytest.mark.impls
+pytestmark = [pytest.mark.impls, pytest.mark.usefixtures("one_thread")]
 
 BATCH, POS = 3, 5
 

@@ -1,0 +1,151 @@
+"""Magnitude analysis: activation statistics per condition, and which sites are specific to one.
+
+Run the model on inputs from several conditions (languages, trigger vs benign prompts, ...),
+collect per-site statistics (mean activation, how often a neuron fires, a head's output norm),
+and rank sites by how specific they are to a condition. Training-free and cheap, as good as the
+contrast in the data. Two specificity scores: language activation probability entropy (LAPE),
+low when a neuron fires for one condition only, and the standardised mean difference (Cohen's
+d) of one target condition against the rest.
+
+References:
+- Tang et al. 2024, "Language-Specific Neurons: The Key to Multilingual Capabilities in Large
+  Language Models" (LAPE: entropy of the normalised per-language activation probabilities).
+- Kojima et al. 2024, "On the Multilingual Ability of Decoder-based Pre-trained Language
+  Models: Finding and Controlling Language-Specific Neurons".
+- Lin et al. 2024 / Zhao et al. 2024 style trigger neurons and heads: mean-difference contrasts
+  between harmful and harmless prompts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor
+
+from reference_impls import addressing as A
+from reference_impls.locate.scores import Scores
+
+# a condition: token ids, optionally with a mask of the positions whose activations count
+Condition = Int[Tensor, "batch pos"] | tuple[Int[Tensor, "batch pos"], Bool[Tensor, "batch pos"]]
+
+
+def site_activations(
+    model: Any, condition: Condition, sites: Sequence[A.Site], pre_activation: bool = False
+) -> Float[Tensor, "site n"]:
+    """One scalar per site and counted token: a neuron's activation, a head's output norm.
+
+    Neuron sites give s_j at each counted (example, position), or with `pre_activation` the
+    input of the activation function (the gate's, on SwiGLU MLPs), whose sign says whether the
+    neuron fires: GELU, ReLU and SiLU are positive exactly where their input is. Head sites give
+    the L2 norm of the head's output z; residual and block sites their L2 norm. A site with a
+    position counts only that position.
+    """
+    tokens, mask = condition if isinstance(condition, tuple) else (condition, None)
+    hook_of = {
+        s: _pre_hook(s) if pre_activation and s.kind == "neuron" else s.hook_name for s in sites
+    }
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=sorted(set(hook_of.values())))
+    rows = []
+    for site in sites:
+        act = cache[hook_of[site]]
+        keep = torch.ones(tokens.shape, dtype=torch.bool) if mask is None else mask.clone()
+        if site.pos is not None:
+            only = torch.zeros_like(keep)
+            only[:, site.pos] = keep[:, site.pos]
+            keep = only
+        whole = site.at(None).select(act)  # (batch, pos, ...) at every position
+        if site.kind != "neuron":
+            whole = whole.flatten(2).norm(dim=-1)  # (batch, pos)
+        rows.append(whole[keep])
+    return torch.stack(rows)  # (site, n)
+
+
+def condition_statistics(
+    model: Any, conditions: Mapping[str, Condition], sites: Sequence[A.Site]
+) -> dict[str, Float[Tensor, "site condition"]]:
+    """Per site and condition: `mean`, `std`, and `p_active`, the fraction of counted tokens where
+    the site fires (a neuron's pre-activation > 0; any other site's value > 0)."""
+    stats: dict[str, list[Tensor]] = {"mean": [], "std": [], "p_active": []}
+    for condition in conditions.values():
+        acts = site_activations(model, condition, sites)  # (site, n)
+        fires = site_activations(model, condition, sites, pre_activation=True) > 0
+        stats["mean"].append(acts.mean(dim=1))
+        stats["std"].append(acts.std(dim=1))
+        stats["p_active"].append(fires.float().mean(dim=1))
+    return {name: torch.stack(values, dim=1) for name, values in stats.items()}
+
+
+def _pre_hook(site: A.Site) -> str:
+    """The hook holding the input of a neuron's activation function (the gate's on SwiGLU)."""
+    return f"blocks.{site.layer}.mlp.hook_pre"
+
+
+def lape(
+    model: Any,
+    conditions: Mapping[str, Condition],
+    sites: Sequence[A.Site],
+    min_p_active: float | None = None,
+) -> Scores:
+    """Language activation probability entropy, negated so that specific sites score highest.
+
+    p_c = P(activation > 0 | condition c); LAPE = -sum_c q_c log q_c with q = p / sum_c p. A
+    site that fires for one condition only has LAPE 0 (score 0, the maximum); one that fires
+    equally for all k conditions has log k. Sites whose largest p_c is below `min_p_active`
+    (default, as Tang et al.: the 95th percentile of all p_c) fire too rarely to be called
+    specific and are scored -log k - 1, below every other site. `meta["condition"]` names the
+    condition each site prefers.
+    """
+    names = list(conditions)
+    stats = condition_statistics(model, conditions, sites)
+    p = stats["p_active"]  # (site, condition)
+    q = p / p.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    entropy = -(q * q.clamp_min(1e-12).log()).sum(dim=1)
+    score = -entropy
+    if min_p_active is None:
+        min_p_active = float(torch.quantile(p.flatten(), 0.95))
+    score[p.max(dim=1).values < min_p_active] = -torch.log(torch.tensor(float(len(names)))) - 1
+    return Scores.flat(
+        score,
+        sites,
+        method="lape",
+        meaning="minus the entropy of the per-condition activation probabilities (0 = one condition only)",
+        conditions=names,
+        min_p_active=min_p_active,
+        condition=[names[i] for i in p.argmax(dim=1).tolist()],
+        p_active=p,
+        mean=stats["mean"],
+    )
+
+
+def mean_difference(
+    model: Any, conditions: Mapping[str, Condition], sites: Sequence[A.Site], target: str
+) -> Scores:
+    """Cohen's d of `target` against all other conditions pooled, per site.
+
+    (mean_target - mean_rest) / pooled standard deviation: how many standard deviations a site's
+    activation rises on the target condition (a trigger, a language).
+    """
+    if target not in conditions:
+        raise KeyError(f"target condition {target!r} is not one of {', '.join(conditions)}")
+    on = site_activations(model, conditions[target], sites)
+    off = torch.cat(
+        [site_activations(model, c, sites) for n, c in conditions.items() if n != target], dim=1
+    )
+    n_on, n_off = on.shape[1], off.shape[1]
+    pooled = (
+        ((n_on - 1) * on.var(dim=1) + (n_off - 1) * off.var(dim=1)) / (n_on + n_off - 2)
+    ).sqrt()
+    d = (on.mean(dim=1) - off.mean(dim=1)) / pooled.clamp_min(1e-8)
+    return Scores.flat(
+        d,
+        sites,
+        method="mean-difference",
+        meaning=f"Cohen's d of the activation on {target!r} against the other conditions",
+        target=target,
+        mean_target=on.mean(dim=1),
+        mean_rest=off.mean(dim=1),
+    )
