@@ -1,0 +1,363 @@
+"""Circuit discovery: which edges between components carry the behaviour?
+
+The model is read as a graph. Writers put vectors into the residual stream: the embedding,
+every attention head (its z W_O), every MLP. Readers take their input from it: every head's
+query, key and value input (separately, so K-composition is its own edge), every MLP and the
+unembedding. Because the stream is a sum, a reader's input is the sum of its writers' outputs,
+and the edge u -> v can be cut on its own: v's input gets u's corrupted output instead of its
+clean one, every other reader keeps the clean one. Edge attribution patching (EAP) scores all
+edges from one forward and one backward pass, (a_u^corrupted - a_u^clean) . d metric / d x_v.
+The ACDC-style pruning walks the readers from the output back to the input and removes every
+edge whose cutting changes the output (KL divergence to the full model) by less than a
+threshold; all incoming edges of one reader are tried side by side in one batched forward
+(`_batched_patch.run_copies`), each copy cutting one more edge of the current circuit.
+
+References:
+- Conmy et al. 2023, "Towards Automated Circuit Discovery for Mechanistic Interpretability"
+  (ACDC): edge pruning against a KL threshold, readers in reverse topological order.
+- Syed, Rager & Conmy 2023, "Attribution Patching Outperforms Automated Circuit Discovery"
+  (EAP).
+- Wang et al. 2023, "Interpretability in the Wild" (IOI): path patching.
+- Elhage et al. 2021, "A Mathematical Framework for Transformer Circuits": the residual stream
+  as a sum of writers, Q/K/V composition.
+
+Deviation from ACDC: within one reader, candidate edges are each tested against the same
+current circuit and all those below the threshold are removed together (ACDC re-tests after
+every single removal); readers are still processed one after another, each against the
+circuit left by the ones before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from reference_impls import addressing as A
+from reference_impls.locate._batched_patch import Metric, hook_layer, run_copies
+from reference_impls.locate.scores import Scores
+
+
+@dataclass(frozen=True)
+class Edge:
+    """u -> v: writer `upstream` (embed, head output, mlp_out) into reader `downstream`.
+
+    Readers are head q/k/v sites (k/v number key/value heads), `mlp_out(l)` for MLP l's input
+    and `resid(n_layers - 1, where="post")` for the unembedding.
+    """
+
+    upstream: A.Site
+    downstream: A.Site
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "upstream": self.upstream.to_dict(),
+            "downstream": self.downstream.to_dict(),
+            "label": str(self),
+        }
+
+    def __str__(self) -> str:
+        return f"{self.upstream} -> {self.downstream}"
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Writers, readers and the edges between them (writer strictly before reader)."""
+
+    writers: tuple[A.Site, ...]
+    readers: tuple[A.Site, ...]
+    edges: tuple[Edge, ...]
+
+    def incoming(self, reader: A.Site) -> list[Edge]:
+        return [e for e in self.edges if e.downstream == reader]
+
+
+def graph(model: Any) -> Graph:
+    """The edge graph of a bridged model, readers in forward order."""
+    d = A.dims(model)
+    writers = [A.embed()]
+    readers: list[A.Site] = []
+    edges: list[Edge] = []
+    for layer in range(d.n_layers):
+        for part, n in (("q", d.n_heads), ("k", d.n_kv_heads), ("v", d.n_kv_heads)):
+            for h in range(n):
+                reader = A.head(layer, h, part=part)
+                readers.append(reader)
+                edges += [Edge(w, reader) for w in writers]
+        writers += [A.head(layer, h) for h in range(d.n_heads)]
+        readers.append(A.mlp_out(layer))  # the MLP's input
+        edges += [Edge(w, readers[-1]) for w in writers]
+        writers.append(A.mlp_out(layer))
+    readers.append(A.resid(d.n_layers - 1, where="post"))  # the unembedding's input
+    edges += [Edge(w, readers[-1]) for w in writers]
+    return Graph(tuple(writers), tuple(readers), tuple(edges))
+
+
+# ---- where writers and readers live ----------------------------------------------------------
+
+
+def _writer_hooks(model: Any, site: A.Site) -> list[str]:
+    if site.kind == "embed":
+        # learned absolute positions (GPT-2) are part of the input writer; rotary models have none
+        return ["hook_embed"] + (["hook_pos_embed"] if hasattr(model, "pos_embed") else [])
+    if site.kind == "head_out":
+        return [f"blocks.{site.layer}.attn.hook_result"]
+    return [site.hook_name]  # mlp_out
+
+
+def _reader_hook(model: Any, site: A.Site) -> str:
+    if site.kind in ("q", "k", "v"):
+        return f"blocks.{site.layer}.attn.hook_{site.kind}_input"
+    if site.kind == "mlp_out":
+        return f"blocks.{site.layer}.ln2.hook_in"  # a fork: only the MLP reads it
+    return "ln_final.hook_in"
+
+
+@contextmanager
+def per_head_hooks(model: Any) -> Iterator[None]:
+    """Enable per-head results and per-head Q/K/V inputs; restore the caller's flags on exit."""
+    saved = (bool(model.cfg.use_split_qkv_input), bool(model.cfg.use_attn_result))
+    model.set_use_split_qkv_input(True)
+    model.set_use_attn_result(True)
+    try:
+        yield
+    finally:
+        model.set_use_split_qkv_input(saved[0])
+        model.set_use_attn_result(saved[1])
+
+
+def _writer_outputs(model: Any, tokens: Tensor, g: Graph) -> dict[A.Site, Tensor]:
+    """Each writer's output (batch, pos, d_model) on `tokens`."""
+    hooks = sorted({h for w in g.writers for h in _writer_hooks(model, w)})
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=hooks)
+    return {w: _select_writer(w, {h: cache[h] for h in _writer_hooks(model, w)}) for w in g.writers}
+
+
+def _select_writer(site: A.Site, acts: dict[str, Tensor]) -> Tensor:
+    if site.kind == "head_out":
+        return next(iter(acts.values()))[..., site.head, :]
+    return sum(acts.values())
+
+
+# ---- edge attribution patching ---------------------------------------------------------------
+
+
+def edge_attribution_patching(
+    model: Any,
+    clean_tokens: Int[Tensor, "batch pos"],
+    corrupted_tokens: Int[Tensor, "batch pos"],
+    metric: Metric,
+) -> Scores:
+    """EAP: |(a_u^corrupted - a_u^clean) . d metric / d x_v| for every edge, summed over positions
+    and averaged over the batch; `meta["signed"]` keeps the sign (the estimated metric change)."""
+    g = graph(model)
+    with per_head_hooks(model):
+        clean = _writer_outputs(model, clean_tokens, g)
+        corrupted = _writer_outputs(model, corrupted_tokens, g)
+        inputs: dict[str, Tensor] = {}
+        reader_hooks = sorted({_reader_hook(model, r) for r in g.readers})
+
+        def keeper(name: str) -> Callable:
+            def keep(act: Tensor, hook: Any) -> Tensor:
+                inputs[name] = act = act.clone()
+                return act
+
+            return keep
+
+        with torch.enable_grad():
+            logits = model.run_with_hooks(
+                clean_tokens, fwd_hooks=[(h, keeper(h)) for h in reader_hooks]
+            )
+            grads = dict(
+                zip(
+                    reader_hooks,
+                    torch.autograd.grad(metric(logits).mean(), [inputs[h] for h in reader_hooks]),
+                    strict=True,
+                )
+            )
+    values = []
+    for edge in g.edges:
+        grad = grads[_reader_hook(model, edge.downstream)]  # (batch, pos, [head,] d_model)
+        if edge.downstream.kind in ("q", "k", "v"):
+            grad = grad[:, :, edge.downstream.head]
+        delta = corrupted[edge.upstream] - clean[edge.upstream]  # (batch, pos, d_model)
+        values.append((delta * grad).sum())
+    signed = torch.stack(values)
+    return Scores.flat(
+        signed.abs(),
+        g.edges,
+        method="edge-attribution-patching",
+        meaning="|estimated metric change| from corrupting the edge alone, mean over the batch",
+        signed=signed,
+    )
+
+
+# ---- exact edge patching and ACDC -------------------------------------------------------------
+
+
+def kl_to(reference_logits: Float[Tensor, "batch pos vocab"], pos: int = -1) -> Metric:
+    """KL(reference || patched) at position `pos`, per example: ACDC's faithfulness metric."""
+    reference = torch.log_softmax(reference_logits[:, pos], dim=-1)  # (batch, vocab)
+
+    def kl(logits: Tensor) -> Tensor:
+        patched = torch.log_softmax(logits[..., pos, :], dim=-1)  # (*copies, batch, vocab)
+        return (reference.exp() * (reference - patched)).sum(dim=-1)
+
+    return kl
+
+
+def edge_patching(
+    model: Any,
+    clean_tokens: Int[Tensor, "batch pos"],
+    corrupted_tokens: Int[Tensor, "batch pos"],
+    cut_sets: Sequence[Sequence[Edge]],
+    metric: Metric,
+    removed: Sequence[Edge] = (),
+) -> tuple[Float[Tensor, "n_sets batch"], Float[Tensor, " batch"]]:
+    """The metric on the clean input with the edges of each set cut (plus `removed` in all).
+
+    Cutting u -> v gives v's input a_u^corrupted in place of the current run's a_u. Copy k
+    joins the batch at the block of its earliest cut reader. Returns the per-example metric of
+    every set and of the run with only `removed` cut.
+    """
+    g = graph(model)
+    writers, readers = list(g.writers), list(g.readers)
+    w_index = {w: i for i, w in enumerate(writers)}
+    joins = [
+        min((_reader_layer(model, e.downstream) for e in cut), default=model.cfg.n_layers)
+        for cut in cut_sets
+    ]
+    order = sorted(range(len(cut_sets)), key=joins.__getitem__)
+    n_groups = 1 + len(cut_sets)
+    # cut[group, reader, writer]: group 0 = the current circuit (only `removed` cut)
+    cut = torch.zeros(n_groups, len(readers), len(writers), dtype=torch.bool)
+    r_index = {r: i for i, r in enumerate(readers)}
+    for edge in removed:
+        cut[:, r_index[edge.downstream], w_index[edge.upstream]] = True
+    for group, k in enumerate(order, start=1):
+        for edge in cut_sets[k]:
+            cut[group, r_index[edge.downstream], w_index[edge.upstream]] = True
+
+    with per_head_hooks(model):
+        corrupted = _writer_outputs(model, corrupted_tokens, g)
+        current: dict[A.Site, Tensor] = {}  # writer -> (groups so far, batch, pos, d_model)
+        group_hooks: dict[str, Callable] = {}
+        for writer in writers:
+            for name in _writer_hooks(model, writer):
+                group_hooks.setdefault(name, _recorder(name, writers, current, model))
+        for name in {_reader_hook(model, r) for r in readers}:
+            idx = [i for i, r in enumerate(readers) if _reader_hook(model, r) == name]
+            group_hooks[name] = _cutter(idx, readers, writers, cut, current, corrupted)
+        with torch.no_grad():
+            logits = run_copies(model, clean_tokens, [joins[k] for k in order], group_hooks)
+            values = metric(logits).float()  # (groups, batch)
+    out = torch.empty(len(cut_sets), clean_tokens.shape[0])
+    out[order] = values[1:]
+    return out, values[0]
+
+
+def acdc(
+    model: Any,
+    clean_tokens: Int[Tensor, "batch pos"],
+    corrupted_tokens: Int[Tensor, "batch pos"],
+    threshold: float,
+    pos: int = -1,
+) -> Scores:
+    """ACDC-style pruning: the edges that survive, scored by the KL increase of cutting each.
+
+    Readers go from the unembedding back to layer 0; for each, every edge still in the circuit
+    is cut on its own in one batched forward, and the edges whose cut raises KL(full || circuit)
+    at `pos` by less than `threshold` are removed. Scores: per edge, the KL increase measured
+    when it was tested (`meta["kept"]` marks the circuit; `meta["kl"]` is the final circuit's
+    KL to the full model).
+    """
+    g = graph(model)
+    with torch.no_grad():
+        full = model(clean_tokens)
+    metric = kl_to(full, pos)
+    removed: list[Edge] = []
+    tested: dict[Edge, float] = {}
+    for reader in reversed(g.readers):
+        candidates = [e for e in g.incoming(reader) if e not in removed]
+        if not candidates:
+            continue
+        values, current = edge_patching(
+            model, clean_tokens, corrupted_tokens, [[e] for e in candidates], metric, removed
+        )
+        increase = values.mean(dim=1) - current.mean()
+        for edge, delta in zip(candidates, increase.tolist(), strict=True):
+            tested[edge] = delta
+            if delta < threshold:
+                removed.append(edge)
+    _, final = edge_patching(model, clean_tokens, corrupted_tokens, [], metric, removed)
+    kept = [e not in removed for e in g.edges]
+    return Scores.flat(
+        torch.tensor([tested[e] for e in g.edges]),
+        g.edges,
+        method="acdc",
+        meaning="increase of KL(full || circuit) when the edge was cut from the circuit",
+        kept=kept,
+        circuit=[str(e) for e, k in zip(g.edges, kept, strict=True) if k],
+        threshold=threshold,
+        kl=float(final.mean()),
+    )
+
+
+def _reader_layer(model: Any, reader: A.Site) -> int:
+    return hook_layer(model, _reader_hook(model, reader))
+
+
+def _recorder(name: str, writers: list[A.Site], current: dict, model: Any) -> Callable:
+    """Keep each writer's output in the current run (all groups) as it is produced."""
+    mine = [w for w in writers if name in _writer_hooks(model, w)]
+
+    def hook(act: Tensor) -> Tensor:
+        # act: (groups, batch, pos, [head,] d_model)
+        for w in mine:
+            part = act[..., w.head, :] if w.kind == "head_out" else act
+            # the embedding writer is the sum of its hooks; keep a running sum per forward
+            current[w] = part if w.kind != "embed" or name == "hook_embed" else current[w] + part
+        return act
+
+    return hook
+
+
+def _cutter(
+    reader_idx: list[int],
+    readers: list[A.Site],
+    writers: list[A.Site],
+    cut: Tensor,
+    current: dict,
+    corrupted: dict,
+) -> Callable:
+    """Swap a_u for a_u^corrupted in the input of readers `reader_idx`, per group's cut edges."""
+
+    def hook(act: Tensor) -> Tensor:
+        groups = act.shape[0]
+        # delta[writer, group, batch, pos, d]: corrupted minus current output of each writer
+        available = [i for i, w in enumerate(writers) if w in current]
+        delta = torch.stack([_pad(current[writers[i]], groups) for i in available])
+        delta = torch.stack([corrupted[writers[i]] for i in available])[:, None] - delta
+        mask = cut[:groups][:, reader_idx][:, :, available].to(act.dtype)  # (group, reader, writer)
+        change = torch.einsum("grw,wgbpd->gbprd", mask, delta)  # (group, batch, pos, reader, d)
+        if act.ndim == 5:  # per-head q/k/v inputs: (group, batch, pos, head, d)
+            heads = [readers[i].head for i in reader_idx]
+            out = act.clone()
+            out[:, :, :, heads] = act[:, :, :, heads] + change
+            return out
+        return act + change[:, :, :, 0]
+
+    return hook
+
+
+def _pad(x: Tensor, groups: int) -> Tensor:
+    """Groups that joined after a writer ran are copies of group 0 there."""
+    if x.shape[0] == groups:
+        return x
+    return torch.cat([x, x[:1].expand(groups - x.shape[0], *x.shape[1:])])

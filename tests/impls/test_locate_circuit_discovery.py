@@ -1,0 +1,130 @@
+"""Circuit discovery: the edge graph, exact edge patching, EAP and ACDC-style pruning.
+
+Independent computations: cutting an edge by hand with one plain hook per edge; the corrupted
+run itself (cutting every edge into the unembedding must reproduce its output); exact edge
+patching for EAP on a model that is affine in every writer, where the gradient step is exact.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from locate_testing import linear, one_thread, random_tokens, tiny  # noqa: F401 (fixture)
+
+from reference_impls import addressing as A
+from reference_impls.locate import circuit_discovery as CD
+from reference_impls.locate.metrics import LogitDiff
+
+pytestmark = [pytest.mark.impls, pytest.mark.usefixtures("one_thread")]
+
+BATCH, POS = 3, 5
+
+
+@pytest.fixture(scope="module", params=["gpt2", "llama"])
+def model(request, tmp_path_factory):
+    return tiny(request.param, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.fixture(scope="module")
+def data():
+    clean, corrupted = random_tokens(BATCH, POS, seed=0), random_tokens(BATCH, POS, seed=1)
+    answer, wrong = random_tokens(2, BATCH, seed=2)
+    return clean, corrupted, LogitDiff(answer, wrong)
+
+
+def test_edges_run_from_earlier_writers_to_later_readers(model):
+    g = CD.graph(model)
+    n_kv = A.dims(model).n_kv_heads
+    assert len(g.writers) == 1 + 2 * 4 + 2  # embed, 8 heads, 2 MLPs
+    assert len(g.readers) == 2 * (4 + 2 * n_kv + 1) + 1  # q/k/v inputs, MLPs, unembedding
+    order = {w: i for i, w in enumerate(g.writers)}
+    for edge in g.edges:
+        u, v = edge.upstream, edge.downstream
+        if v.kind in ("q", "k", "v"):
+            assert u.kind == "embed" or u.layer < v.layer
+        elif v.kind == "mlp_out":
+            assert u.kind == "embed" or u.layer <= v.layer
+        else:  # the unembedding reads every writer
+            assert v == A.resid(1, where="post")
+    assert len(g.incoming(A.resid(1, where="post"))) == len(order)
+
+
+def _writer_output(cache, site):
+    if site.kind == "embed":
+        return cache["hook_embed"] + (cache["hook_pos_embed"] if "hook_pos_embed" in cache else 0)
+    if site.kind == "head_out":
+        return cache[f"blocks.{site.layer}.attn.hook_result"][:, :, site.head]
+    return cache[site.hook_name]
+
+
+def test_edge_patching_equals_one_plain_hook_per_edge(model, data):
+    clean, corrupted, metric = data
+    edges = list(CD.graph(model).edges)[::5]
+    values, unpatched = CD.edge_patching(model, clean, corrupted, [[e] for e in edges], metric)
+    with torch.no_grad():
+        assert unpatched.mean().item() == pytest.approx(
+            metric(model(clean)).mean().item(), abs=1e-5
+        )
+    with CD.per_head_hooks(model), torch.no_grad():
+        _, clean_cache = model.run_with_cache(clean)
+        _, corrupted_cache = model.run_with_cache(corrupted)
+        for edge, value in zip(edges, values.mean(dim=1).tolist(), strict=True):
+            delta = _writer_output(corrupted_cache, edge.upstream) - _writer_output(
+                clean_cache, edge.upstream
+            )
+            reader = edge.downstream
+
+            def cut(act, hook, reader=reader, delta=delta):
+                act = act.clone()
+                if reader.kind in ("q", "k", "v"):
+                    act[:, :, reader.head] += delta
+                else:
+                    act += delta
+                return act
+
+            logits = model.run_with_hooks(clean, fwd_hooks=[(CD._reader_hook(model, reader), cut)])
+            assert value == pytest.approx(metric(logits).mean().item(), abs=1e-5), str(edge)
+
+
+def test_cutting_every_edge_into_the_unembedding_gives_the_corrupted_run(model, data):
+    clean, corrupted, metric = data
+    g = CD.graph(model)
+    everything = g.incoming(A.resid(1, where="post"))
+    values, _ = CD.edge_patching(model, clean, corrupted, [everything], metric)
+    with torch.no_grad():
+        expected = metric(model(corrupted)).mean().item()
+    assert values.mean().item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_eap_is_exact_edge_patching_on_a_linear_model(tmp_path_factory, data):
+    clean, corrupted, metric = data
+    m = linear(tmp_path_factory.mktemp("linear"))
+    scores = CD.edge_attribution_patching(m, clean, corrupted, metric)
+    values, unpatched = CD.edge_patching(m, clean, corrupted, [[e] for e in scores.sites], metric)
+    exact = values.mean(dim=1) - unpatched.mean()
+    assert exact.abs().max() > 1e-2
+    torch.testing.assert_close(
+        scores.meta["signed"], exact, atol=1e-4 * exact.abs().max().item(), rtol=0
+    )
+
+
+def test_acdc_reports_the_kl_of_the_circuit_it_keeps(model, data):
+    clean, corrupted, _ = data
+    scores = CD.acdc(model, clean, corrupted, threshold=1e-3)
+    g = CD.graph(model)
+    removed = [e for e, kept in zip(g.edges, scores.meta["kept"], strict=True) if not kept]
+    assert 0 < len(removed) < len(g.edges)
+    with torch.no_grad():
+        metric = CD.kl_to(model(clean))
+    _, kl = CD.edge_patching(model, clean, corrupted, [], metric, removed)
+    assert scores.meta["kl"] == pytest.approx(kl.mean().item(), abs=1e-6)
+    # every removed edge was below the threshold when it was tested
+    for edge, kept, value in zip(g.edges, scores.meta["kept"], scores.values.tolist(), strict=True):
+        assert kept == (value >= 1e-3), str(edge)
+
+
+def test_acdc_with_a_negative_threshold_keeps_the_full_model(model, data):
+    clean, corrupted, _ = data
+    scores = CD.acdc(model, clean, corrupted, threshold=-1.0)
+    assert all(scores.meta["kept"])
+    assert scores.meta["kl"] == pytest.approx(0.0, abs=1e-6)
