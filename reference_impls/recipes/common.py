@@ -19,6 +19,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from reference_impls import addressing as A
 from reference_impls.addressing import Site
 
 
@@ -37,6 +38,18 @@ def random_sites(
         raise ValueError(f"only {len(pool)} candidate sites outside the {len(like)} located ones")
     order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))
     return [pool[i] for i in order[: len(like)].tolist()]
+
+
+def inner_residual_sites(model: Any, n_pos: int) -> list[Site]:
+    """The residual stream entering every block after the first, at every position.
+
+    Block 0's input is the token embedding itself (patching it swaps the token); the sites
+    after it are where the model has written what it read. (`resid_mid` is left out: in
+    TransformerLens 4's bridge, writing to `hook_resid_mid` changes only the MLP's input, not
+    the residual stream that skips the MLP.)
+    """
+    n_layers = A.dims(model).n_layers
+    return [A.resid(layer, pos) for layer in range(1, n_layers) for pos in range(n_pos)]
 
 
 def random_direction(like: Tensor, seed: int = 0) -> Tensor:

@@ -1,12 +1,13 @@
 """Persona and role: find where the persona is carried, and switch the voice on demand.
 
 Locate: activation patching from casual into formal prompts (the same content, only the
-persona token swapped) over the residual stream at the answer position, before and after each
-block's attention; the earliest site that restores the casual answer is where the persona is
-read from. Steer: the difference in means of casual and formal residuals there is a persona
-vector; adding it to formal prompts (contrastive activation addition) makes them answer in the
-casual voice, subtracting it from casual prompts makes them formal, and the sentiment of the
-answer should not change. The control adds a random direction of the same norm.
+persona token swapped) over the residual stream entering each block after the first, at every
+position; the site that restores most of the casual answer is where the model holds the
+persona (on the zoo model: the persona token's own position, after block 0). Steer: the
+difference in means of casual and formal residuals there is a persona vector; adding it at
+every position of that layer (contrastive activation addition) makes formal prompts answer in
+the casual voice, subtracting it makes casual prompts formal, and the sentiment of the answer
+does not change. The control adds a random direction of the same norm the same way.
 
 References:
 - Rimsky et al. 2024, "Steering Llama 2 via Contrastive Activation Addition" (CAA).
@@ -25,18 +26,14 @@ from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.locate.causal_attribution import activation_patching
 from reference_impls.locate.metrics import LogitDiff
-from reference_impls.recipes.common import RecipeResult, compare, random_direction
+from reference_impls.recipes.common import (
+    RecipeResult,
+    compare,
+    inner_residual_sites,
+    random_direction,
+)
 from reference_impls.registry import register_recipe
 from reference_impls.steer import vector_arithmetic as va
-
-
-def answer_sites(model: Any, pos: int) -> list[A.Site]:
-    """The residual stream at `pos` before and after each block's attention, earliest first."""
-    return [
-        A.resid(layer, pos, where)
-        for layer in range(A.dims(model).n_layers)
-        for where in ("pre", "mid")
-    ]
 
 
 def persona_pair(
@@ -53,16 +50,14 @@ def persona_pair(
 
 
 def locate_persona(model: Any, task: Any, n: int = 64, seed: int = 0) -> tuple[A.Site, Any]:
-    """Denoising patching casual -> formal at the answer position; the earliest site that
-    restores at least 90% of the casual-vs-formal logit difference (else the best one)."""
+    """Denoising patching casual -> formal over the inner residual sites; the site that restores
+    the most of the casual-vs-formal logit difference at the answer."""
     formal, casual, formal_answer, casual_answer = persona_pair(task, n, seed)
-    sites = answer_sites(model, task.ANSWER_POS)
+    sites = inner_residual_sites(model, formal.shape[1])
     metric = LogitDiff(casual_answer, formal_answer, pos=task.ANSWER_POS)
     patched = activation_patching(model, casual, formal, sites, metric)
-    recovered = patched.meta["recovered"].reshape(-1).tolist()
-    best = max(range(len(sites)), key=recovered.__getitem__)
-    first = next((i for i, r in enumerate(recovered) if r >= 0.9), best)
-    return sites[first], patched
+    recovered = patched.meta["recovered"].reshape(-1)
+    return sites[int(recovered.argmax())], patched
 
 
 def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> RecipeResult:
@@ -73,6 +68,7 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
     fit_formal, fit_casual, _, _ = persona_pair(task, n, seed + 1)
     vector = va.mean_difference(model, located, fit_casual, fit_formal)  # casual - formal
     control = random_direction(vector, seed)
+    steered = located.at(None)  # CAA adds the vector at every position of that layer
     formal, casual, _, _ = persona_pair(task, 256, seed + 2)
 
     def predict(tokens: torch.Tensor) -> torch.Tensor:
@@ -92,23 +88,29 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
 
     to_casual, restored = compare(
         model,
-        lambda v: va.add_vector(model, located, v, coeff=1.0),
+        lambda v: va.add_vector(model, steered, v, coeff=1.0),
         vector,
         control,
         {
             "formal prompts answered casually": (lambda: casual_rate(formal), True),
-            "sentiment unchanged": (lambda: sentiment_kept(formal, "formal"), True),
+            "sentiment unchanged (formal -> casual)": (
+                lambda: sentiment_kept(formal, "formal"),
+                True,
+            ),
         },
         formal[:8],
     )
     to_formal, restored_too = compare(
         model,
-        lambda v: va.add_vector(model, located, v, coeff=-1.0),
+        lambda v: va.add_vector(model, steered, v, coeff=-1.0),
         vector,
         control,
         {
             "casual prompts answered formally": (lambda: 1.0 - casual_rate(casual), True),
-            "sentiment unchanged": (lambda: sentiment_kept(casual, "casual"), True),
+            "sentiment unchanged (casual -> formal)": (
+                lambda: sentiment_kept(casual, "casual"),
+                True,
+            ),
         },
         casual[:8],
     )
@@ -116,14 +118,17 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
     return RecipeResult(
         recipe="persona-role",
         model=model_name,
-        locate="causal-attribution: activation_patching casual -> formal at the answer position",
+        locate="causal-attribution: activation_patching casual -> formal over the inner residual stream",
         steer="vector-arithmetic: mean_difference (casual - formal) + add_vector, coeff +1 / -1",
         metric=to_casual["formal prompts answered casually"],
-        collateral=[to_casual["sentiment unchanged"], to_formal["sentiment unchanged"]],
-        sites=[located],
+        collateral=[
+            to_casual["sentiment unchanged (formal -> casual)"],
+            to_formal["sentiment unchanged (casual -> formal)"],
+        ],
+        sites=[steered],
         control_sites=[f"random direction of norm {float(vector.norm()):.3f}"],
         restored=restored and restored_too,
-        recovered=located.pos == truth["answer_position"],
+        recovered=located.pos == truth["persona"]["position"],
         details={
             "reverse_casual_to_formal": to_formal["casual prompts answered formally"].to_dict(),
             "patching_recovered": {
@@ -133,6 +138,7 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
                 )
             },
             "vector_norm": round(float(vector.norm()), 4),
+            "vector_from": located.to_dict(),
         },
     )
 

@@ -279,7 +279,8 @@ def fine_tune(
             optimiser.zero_grad()
             loss.backward()
             for p in params:
-                p.grad.mul_(by_param[p])
+                if p.grad is not None:  # a parameter the forward pass does not use has none
+                    p.grad.mul_(by_param[p])
             optimiser.step()
     return edit
 

@@ -20,7 +20,8 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -85,6 +86,23 @@ def ablate_direction(
     write along r anywhere in the forward pass (Arditi et al. 2024).
     """
     return project_out(model, residual_sites(model) if sites is None else list(sites), direction)
+
+
+@contextmanager
+def ablate_directions(
+    model, directions: Sequence[Float[Tensor, " d_model"]], sites: Iterable[Site] | None = None
+) -> Iterator[Any]:
+    """Project a whole subspace, the span of `directions`, out of every residual site.
+
+    The directions are orthonormalised first (QR), so removing them one after another removes
+    exactly their span, in any order (INLP / LEACE-style concept erasure with known directions).
+    """
+    basis, _ = torch.linalg.qr(torch.stack(list(directions), dim=1))  # (d_model, k) orthonormal
+    sites = residual_sites(model) if sites is None else list(sites)
+    with ExitStack() as stack:
+        for column in basis.T:
+            stack.enter_context(project_out(model, sites, column))
+        yield model
 
 
 def clamp_features(model, sae: SparseAutoencoder, sites: Site | Iterable[Site], value: float):
