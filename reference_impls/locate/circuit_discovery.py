@@ -21,10 +21,12 @@ References:
 - Elhage et al. 2021, "A Mathematical Framework for Transformer Circuits": the residual stream
   as a sum of writers, Q/K/V composition.
 
-Deviation from ACDC: within one reader, candidate edges are each tested against the same
-current circuit and all those below the threshold are removed together (ACDC re-tests after
-every single removal); readers are still processed one after another, each against the
-circuit left by the ones before.
+Deviation from ACDC: within one reader ACDC removes edges one at a time, each tested against
+the circuit left by the removals before it (one forward per edge). Here all of a reader's
+edges are tested at once against the same circuit, and then the weakest k are removed together
+for the largest k whose joint KL increase stays below the threshold: a per-reader budget on
+the cumulative damage instead of on each marginal step. Readers are still processed one after
+another, each against the circuit left by the ones before.
 """
 
 from __future__ import annotations
@@ -271,11 +273,11 @@ def acdc(
 ) -> Scores:
     """ACDC-style pruning: the edges that survive, scored by the KL increase of cutting each.
 
-    Readers go from the unembedding back to layer 0; for each, every edge still in the circuit
-    is cut on its own in one batched forward, and the edges whose cut raises KL(full || circuit)
-    at `pos` by less than `threshold` are removed. Scores: per edge, the KL increase measured
-    when it was tested (`meta["kept"]` marks the circuit; `meta["kl"]` is the final circuit's
-    KL to the full model).
+    Readers go from the unembedding back to layer 0. For each, every edge still in the circuit
+    is first cut on its own (one batched forward: its KL increase at `pos` is its score); then
+    the weakest k edges are cut together for every k (a second batched forward), and the most
+    that together raise KL(full || circuit) by less than `threshold` are removed. `meta`:
+    `kept` marks the circuit's edges, `kl` is the final circuit's KL to the full model.
     """
     g = graph(model)
     with torch.no_grad():
@@ -287,14 +289,22 @@ def acdc(
         candidates = [e for e in g.incoming(reader) if e not in removed]
         if not candidates:
             continue
+        # 1. every incoming edge cut on its own, side by side: its KL increase is its score
         values, current = edge_patching(
             model, clean_tokens, corrupted_tokens, [[e] for e in candidates], metric, removed
         )
-        increase = values.mean(dim=1) - current.mean()
-        for edge, delta in zip(candidates, increase.tolist(), strict=True):
-            tested[edge] = delta
-            if delta < threshold:
-                removed.append(edge)
+        alone = (values.mean(dim=1) - current.mean()).tolist()
+        tested.update(zip(candidates, alone, strict=True))
+        # 2. the weakest k edges cut together, for every k, side by side: remove the most
+        # that together raise KL by less than the threshold
+        weakest = [candidates[i] for i in sorted(range(len(candidates)), key=alone.__getitem__)]
+        prefixes = [weakest[: k + 1] for k in range(len(weakest))]
+        values, current = edge_patching(
+            model, clean_tokens, corrupted_tokens, prefixes, metric, removed
+        )
+        together = (values.mean(dim=1) - current.mean()).tolist()
+        below = [k + 1 for k, delta in enumerate(together) if delta < threshold]
+        removed += weakest[: max(below, default=0)]
     _, final = edge_patching(model, clean_tokens, corrupted_tokens, [], metric, removed)
     kept = [e not in removed for e in g.edges]
     return Scores.flat(

@@ -60,3 +60,19 @@ class AnswerProb:
 
     def __call__(self, logits: Float[Tensor, "*copies batch pos vocab"]) -> Tensor:
         return AnswerLogProb(self.answer, self.pos)(logits).exp()
+
+
+@dataclass(frozen=True)
+class CenteredLogit:
+    """logit(answer) - mean logit at position `pos`, per example.
+
+    Unlike log-probabilities it does not saturate when the model is already sure, so gradient
+    methods still see how each component pushes the answer (Nanda's attribution patching and
+    EAP use logit differences for the same reason).
+    """
+
+    answer: Int[Tensor, " batch"]
+    pos: int = -1
+
+    def __call__(self, logits: Float[Tensor, "*copies batch pos vocab"]) -> Tensor:
+        return _answer_logits(logits, self.answer, self.pos) - logits[..., self.pos, :].mean(-1)

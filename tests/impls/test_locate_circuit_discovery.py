@@ -118,9 +118,10 @@ def test_acdc_reports_the_kl_of_the_circuit_it_keeps(model, data):
         metric = CD.kl_to(model(clean))
     _, kl = CD.edge_patching(model, clean, corrupted, [], metric, removed)
     assert scores.meta["kl"] == pytest.approx(kl.mean().item(), abs=1e-6)
-    # every removed edge was below the threshold when it was tested
+    # an edge that alone raised KL by the threshold or more is never removed
     for edge, kept, value in zip(g.edges, scores.meta["kept"], scores.values.tolist(), strict=True):
-        assert kept == (value >= 1e-3), str(edge)
+        if value >= 1e-3:
+            assert kept, str(edge)
 
 
 def test_acdc_with_a_negative_threshold_keeps_the_full_model(model, data):
