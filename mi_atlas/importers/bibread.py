@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from bibtexparser.library import Library
@@ -151,7 +153,7 @@ class _LenientNameParts(SplitNameParts):
             parts = []
             for name in fld.value:
                 try:
-                    part = parse_single_name_into_parts(name)
+                    part = _name_parts(name)
                 except InvalidNameError as exc:
                     part = parse_single_name_into_parts(name, strict=False)
                     _note(entry, fld, f"{exc.reason.lower()} in the name '{name}'; read leniently")
@@ -164,48 +166,69 @@ class _LenientNameParts(SplitNameParts):
         return entry
 
 
+@lru_cache(maxsize=1 << 16)
+def _name_parts(name: str) -> NameParts:
+    """bibtexparser's strict name splitting, remembered: reference lists repeat authors.
+    The parts are shared between entries, so nothing may change them in place."""
+    return parse_single_name_into_parts(name)
+
+
 class _TextDecoding(LatexDecodingMiddleware):
     """bibtexparser's LaTeX decoding with the shared decoder (`texcodec`), applied to text
-    fields only: links and identifiers stay verbatim, a bare `%` stays text."""
+    fields only (links and identifiers stay verbatim) and to every name of an author list
+    (bibtexparser decodes a field holding one `NameParts`, not a list of them)."""
 
     def __init__(self) -> None:
         super().__init__(allow_inplace_modification=True, decoder=texcodec.DECODER)
 
     def transform_entry(self, entry: Entry, library: Library) -> Entry:
-        verbatim = [f for f in entry.fields if f.key in VERBATIM]
-        if verbatim:
-            order = {id(f): i for i, f in enumerate(entry.fields)}
-            entry.fields = [f for f in entry.fields if f.key not in VERBATIM]
-        raw = {
-            f.key: f.value
-            for f in entry.fields
-            if isinstance(f.value, str) and _LINKISH.search(f.value)
-        }
-        if raw:
-            entry.parser_metadata["mi_atlas_raw"] = raw  # links in `note` survive decoding here
         errors: list[str] = []
+        raw = entry.parser_metadata.setdefault("mi_atlas_raw", {})
         for fld in entry.fields:
-            # bibtexparser decodes one NameParts per field; SeparateCoAuthors made a list.
-            if isinstance(fld.value, list):
-                for part in fld.value:
-                    if isinstance(part, NameParts):
-                        for attr in ("first", "von", "last", "jr"):
-                            setattr(
-                                part, attr, self._transform_all_strings(getattr(part, attr), errors)
-                            )
-        result = super().transform_entry(entry, library)
-        if isinstance(result, MiddlewareErrorBlock):  # decoding failed somewhere: keep the text
-            entry = result.ignore_error_block
-            _note(entry, None, f"LaTeX could not be decoded everywhere ({result.error})")
-        if verbatim:
-            entry.fields = sorted([*entry.fields, *verbatim], key=lambda f: order[id(f)])
+            value = fld.value
+            key = fld.key
+            if key in VERBATIM:
+                continue
+            if isinstance(value, str):
+                if ("http" in value or "url" in value or "www." in value) and _LINKISH.search(
+                    value
+                ):
+                    # Links in `note` (or an arXiv comment in Zotero's `annotation`) are read
+                    # from the raw text.
+                    raw[key] = value
+                if key in BOOKKEEPING or key.startswith(_BOOKKEEPING_PREFIX):
+                    continue  # left out of the entry: not worth decoding
+                decoded, error = self._transform_python_value_string(value)
+                if decoded != value:
+                    fld.value = decoded
+                if error:
+                    errors.append(error)
+            elif isinstance(value, list):
+                fld.value = [_decoded_name(self, part, errors) for part in value]
+        errors = [e for e in errors if e]  # bibtexparser's helper also lists "" for success
+        if errors:  # pylatexenc is tolerant; this records the rare string it gave up on
+            _note(entry, None, f"LaTeX could not be decoded everywhere ({errors[0]})")
         return entry
 
     def _transform_python_value_string(self, python_string: str) -> tuple[str, str]:
         try:
             return texcodec.decode(python_string), ""
-        except Exception as exc:  # pylatexenc is tolerant; this is a last resort
+        except Exception as exc:
             return texcodec.collapse(python_string), str(exc)
+
+
+def _decoded_name(middleware: _TextDecoding, part, errors: list[str]):
+    """A decoded copy of a name's parts; the (shared, cached) parts themselves if plain."""
+    if not isinstance(part, NameParts) or not any(
+        texcodec.needs_decoding(token) for token in (*part.first, *part.von, *part.last, *part.jr)
+    ):
+        return part
+    return NameParts(
+        *(
+            middleware._transform_all_strings(tokens, errors)
+            for tokens in (part.first, part.von, part.last, part.jr)
+        )
+    )
 
 
 def _stack() -> list:
@@ -461,7 +484,7 @@ def _record(entry: Entry) -> BibRecord:
     key = entry.parser_metadata.get("mi_atlas_key", entry.key)
     record = BibRecord(entry.start_line + 1, key, entry.entry_type.lower())
     record.notes.extend(entry.parser_metadata.get("mi_atlas_notes", ()))
-    record.raw = entry.parser_metadata.get("mi_atlas_raw", {})
+    record.raw = {k: v for k, v in entry.parser_metadata.get("mi_atlas_raw", {}).items() if v}
     dropped = []
     for fld in entry.fields:
         name = fld.key
@@ -494,17 +517,10 @@ def _attach(notes: list[Note], result: BibFile) -> None:
     if not notes:
         return
     records = sorted(result.records, key=lambda r: r.line)
+    starts = [r.line for r in records]
     for note in notes:
-        owner = None
-        for record in records:
-            if record.line <= note.line:
-                owner = record
-            else:
-                break
-        if owner is not None:
-            owner.notes.append(note)
-        else:
-            result.notes.append(note)
+        index = bisect_right(starts, note.line) - 1
+        (records[index].notes if index >= 0 else result.notes).append(note)
 
 
 def _resolve_crossrefs(records: list[BibRecord]) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import links, texcodec
 from ..entries import make_id
+from ..exporters.bibtex import default_entry_type
 from ..index import display_path, identity_keys, load_index
 from ..problems import Problem
 from ..schema import SLUG, Paper
@@ -58,16 +59,16 @@ class _Known:
     where: dict[str, str] = field(default_factory=dict)  # id -> "papers/x.yaml" or "line 12"
     keys: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def add(self, paper: Paper, where: str) -> None:
+    def add(self, paper: Paper, where: str, keys: list[tuple[str, str]] | None = None) -> None:
         self.papers[paper.id] = paper
         self.where[paper.id] = where
-        for key in identity_keys(paper):
+        for key in keys if keys is not None else identity_keys(paper):
             self.keys.setdefault(key, paper.id)
 
-    def matches(self, paper: Paper) -> list[tuple[str, str]]:
-        """(kind, id) of each known entry that is the same paper, best evidence first."""
+    def matches(self, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """(kind, id) of each known entry with one of these identity keys, best evidence first."""
         found: list[tuple[str, str]] = []
-        for kind, value in identity_keys(paper):
+        for kind, value in keys:
             pid = self.keys.get((kind, value))
             if pid is not None and pid not in [p for _, p in found]:
                 found.append((kind, pid))
@@ -158,6 +159,7 @@ class _Builder:
         self.venue = venue
         self.today = today
         self.exported = False
+        self._venues: dict[str, str | None] = {}  # label -> venue; labels repeat a lot
 
     def skip(self, record: BibRecord, reason: str) -> None:
         title = record.fields.get("title") or record.key
@@ -177,10 +179,11 @@ class _Builder:
         paper = self.validate(record, data)
         if paper is None:
             return None
-        matches = known.matches(paper)
+        keys = list(identity_keys(paper))
+        matches = known.matches(keys)
         if matches:
             return self.merge(record, paper, matches, known)
-        taken = set(known.papers)
+        taken = known.papers.keys()  # a live view: copying it per entry would be quadratic
         key = record.key.lower()
         if (
             SLUG.match(key)
@@ -192,7 +195,8 @@ class _Builder:
         else:
             new_id = make_id(paper.title, paper.year, paper.authors, taken)
         paper = paper.model_copy(update={"id": new_id})
-        known.add(paper, f"line {record.line}")
+        # The keys do not depend on the id, so the provisional paper's keys serve.
+        known.add(paper, f"line {record.line}", keys)
         self.report.new_entries[new_id] = paper
         self.report.created.append(Item(record.line, paper.title, new_id))
         return new_id
@@ -409,6 +413,11 @@ class _Builder:
                     )
             data[axis] = list(dict.fromkeys(ids))
 
+    def resolve(self, label: str) -> str | None:
+        if label not in self._venues:
+            self._venues[label] = resolve_venue(self.tax, label)
+        return self._venues[label]
+
     def venue_of(self, record: BibRecord, fields: dict, arxiv: str | None) -> str | None:
         labels = [
             (name, fields[name])
@@ -416,10 +425,10 @@ class _Builder:
             if fields.get(name) and not re.match(r"https?://", fields[name])
         ]
         for _, label in labels:
-            if name := resolve_venue(self.tax, label):
+            if name := self.resolve(label):
                 return name
         for name in () if labels else _OTHER_VENUE_FIELDS:
-            if fields.get(name) and (venue := resolve_venue(self.tax, fields[name])):
+            if fields.get(name) and (venue := self.resolve(fields[name])):
                 return venue
         unknown = ""
         if labels:
@@ -449,8 +458,6 @@ class _Builder:
         return fallback
 
     def extras(self, record: BibRecord, fields: dict, venue: str) -> dict[str, str]:
-        from ..exporters.bibtex import default_entry_type
-
         extras: dict[str, str] = {}
         for name, value in fields.items():
             if not _FIELD_NAME.match(name) or name.startswith(ATLAS):
