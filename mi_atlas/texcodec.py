@@ -48,8 +48,8 @@ _SPECIAL = re.compile(r"[\\{}~^&%$#_]")
 # ``` `` ``` and `''` quotes, `!`` and `?`` inverted marks. An empty group breaks them.
 _LIGATURE = re.compile(r"(?<=-)(?=-)|(?<=`)(?=`)|(?<=')(?=')|(?<=[!?])(?=`)")
 # What makes decoding necessary at all; text without these decodes to itself (checked by a
-# property test), so the importer skips pylatexenc for most values.
-NEEDS_DECODING = re.compile(r"[\\{}$%&~]|--|``|''|[!?]`")
+# property test; a bare % or & is text, see `prepare`), so most values skip pylatexenc.
+NEEDS_DECODING = re.compile(r"[\\{}$~]|--|``|''|[!?]`")
 _TEX = re.compile(r"[\\{}$~]|--|``|''|[!?]`")
 _BRACE = re.compile(r"(?<!\\)[{}]")
 _DOLLAR = re.compile(r"(?<!\\)\$")

@@ -129,5 +129,46 @@ def test_escaped_text_decodes_to_itself(text: str) -> None:
 @given(TEXT)
 def test_text_without_tex_decodes_to_itself_without_the_decoder(text: str) -> None:
     """The importer skips pylatexenc for such text; pylatexenc agrees that nothing changes."""
-    if not texcodec.NEEDS_DECODING.search(text):
+    assert texcodec.needs_decoding(text) == bool(texcodec.NEEDS_DECODING.search(text))
+    if not texcodec.needs_decoding(text):
         assert texcodec.collapse(texcodec.DECODER.latex_to_text(texcodec.prepare(text))) == text
+
+
+# TeX as it appears in real titles, names and abstracts: accents, protected words, math,
+# escapes, ligatures, citations, URLs, text macros; groups and math properly nested.
+TEX_TOKENS = [
+    "word", "Big", "x1", r"\&", r"\%", "%", "&", r"\"u", r"\'e", r"{\"U}", r"\alpha", "~",
+    "--", "---", "``", "''", r"\textbf{bold}", r"\ss", r"{\em it}", r"\ss{}", r"\cite{k}",
+    r"\url{https://a.org/~x%20y}", r"\_", r"\$", r"\{", r"\}", "@", "#", "^", "_", "é", "'",
+    "`", "-", r"\v{s}", r"\c c", r"\v S", "!`", "?`", "https://e.org/a_b~c", r"\LaTeX",
+    r"\textasciitilde{}", r"\textbraceleft{}", r"\\", ",", ".",
+]  # fmt: skip
+MATH = (
+    st.lists(
+        st.sampled_from(["k", "x", r"\alpha", "^2", "_1", "+", " ", "O(n^2)", r"\ell", "10"]),
+        min_size=1,
+        max_size=5,
+    )
+    .map("".join)
+    .filter(str.strip)
+)
+FLAT = st.lists(
+    st.tuples(st.sampled_from(TEX_TOKENS), st.sampled_from([" ", "", "  ", "\n"])), max_size=6
+).map(lambda pairs: "".join(a + b for a, b in pairs))
+TEX = st.recursive(
+    FLAT,
+    lambda inner: st.lists(
+        st.one_of(inner, inner.map(lambda x: "{" + x + "}"), MATH.map(lambda x: "$" + x + "$")),
+        max_size=4,
+    ).map(" ".join),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEX)
+def test_decoding_islands_equals_decoding_the_whole_value(value: str) -> None:
+    """`decode` sends only the TeX islands of a value through pylatexenc; the result is the
+    same as pylatexenc on the whole value."""
+    whole = texcodec.collapse(texcodec.DECODER.latex_to_text(texcodec.prepare(value)))
+    assert texcodec.decode(value) == whole
