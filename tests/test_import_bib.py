@@ -488,7 +488,7 @@ def test_merge_fills_gaps_reports_conflicts_and_never_touches_tags(
     curated: Path, monkeypatch
 ) -> None:
     monkeypatch.chdir(curated.parent)
-    report = run("merge.bib", curated, tags={"locate": ["probing"]})
+    report = run("merge.bib", curated, tags={"locate": ["probing"]}, overwrite=True)
     assert [(i.line, i.id, i.reason) for i in report.merged] == [
         (
             2,
@@ -534,9 +534,20 @@ def test_merge_fills_gaps_reports_conflicts_and_never_touches_tags(
 
     written = report.write(curated)
     assert len(written) == 4
-    again = run("merge.bib", curated, tags={"locate": ["probing"]})
+    again = run("merge.bib", curated, tags={"locate": ["probing"]}, overwrite=True)
     assert not again.created and not again.new_entries and not again.updated_entries
     assert [i.reason.split("; ")[1] for i in again.merged] == ["nothing to fill"] * 4
+
+
+def test_merge_without_overwrite_says_what_it_would_fill(curated: Path, monkeypatch) -> None:
+    monkeypatch.chdir(curated.parent)
+    report = run("merge.bib", curated)
+    assert report.merged[0].reason == (
+        "same arXiv id as papers/2024-arditi-refusal.yaml; would fill abstract, bibtex.month, "
+        "bibtex.primaryclass (pass --overwrite to write it)"
+    )
+    assert report.updated_entries == {}
+    assert len(report.new_entries) == 1
 
 
 def test_import_refuses_a_papers_folder_with_problems(papers: Path) -> None:
@@ -560,6 +571,9 @@ def test_command_writes_entries_and_reports_json(curated: Path) -> None:
             "--json",
             "--steer",
             "vector-arithmetic",
+            "--overwrite",
+            "--added",
+            "2025-02-03",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -570,6 +584,7 @@ def test_command_writes_entries_and_reports_json(curated: Path) -> None:
         (curated / "2023-li-inference-time-intervention-eliciting-truthful.yaml").read_text()
     )
     assert new["steer"] == ["vector-arithmetic"] and new["venue"] == "NeurIPS"
+    assert new["added"] == "2025-02-03"
 
 
 def test_command_dry_run_writes_nothing_and_exits_1_on_skips(papers: Path) -> None:

@@ -63,6 +63,17 @@ def _venue(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     help="Folder of paper entries to create and fill.",
 )
 @click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Let merges rewrite existing entry files to fill in what they lack.",
+)
+@click.option(
+    "--added",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The 'added' date of new entries, YYYY-MM-DD (default: today).",
+)
 @_tags("objects")
 @_tags("locate")
 @_tags("steer")
@@ -73,19 +84,29 @@ def _venue(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     help="Venue for entries whose journal/booktitle is not on the list (or that name none).",
 )
 @json_option
-def import_bib(file, papers_dir, dry_run, objects, locate, steer, goals, venue, as_json):
+def import_bib(
+    file, papers_dir, dry_run, overwrite, added, objects, locate, steer, goals, venue, as_json
+):
     """Import the entries of a .bib FILE: each is created, merged into the entry of the same
     paper (filling what it lacks, never its tags) or skipped with a reason.
 
     The entries that could be read are written even when others are skipped (exit 1 then,
     each one listed); after fixing the file, running again merges instead of duplicating.
-    Existing files are only filled in, never replaced.
+    Existing files are never replaced; a merge that would fill in an existing entry rewrites
+    its file only with --overwrite.
 
     Example: mi-atlas import-bib refs.bib --out papers --locate probing --dry-run
     """
     tags = dict(zip(AXES, (objects, locate, steer, goals), strict=True))
     try:
-        report = run_import(file, papers_dir, tags=tags, venue=venue)
+        report = run_import(
+            file,
+            papers_dir,
+            tags=tags,
+            venue=venue,
+            today=added.date() if added else None,
+            overwrite=overwrite,
+        )
     except IndexNotClean as exc:
         report_problems(exc.problems)
         fail(

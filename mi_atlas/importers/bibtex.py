@@ -83,12 +83,15 @@ def import_bib(
     tags: dict[str, list[str]] | None = None,
     venue: str | None = None,
     today: dt.date | None = None,
+    overwrite: bool = False,
 ) -> ImportReport:
     """Read `path` and decide, for every entry, whether it creates, merges into or is skipped.
 
     Nothing is written: `report.write(papers_dir)` does that. `tags` (axis -> ids) go to new
     entries that carry none of their own; `venue` is used where the file names no venue of the
-    list. Raises `IndexNotClean` when `papers_dir` holds invalid entries.
+    list; `today` is the `added` date of new entries. A merge fills an existing entry only
+    with `overwrite` (otherwise it says what it would fill). Raises `IndexNotClean` when
+    `papers_dir` holds invalid entries.
     """
     taxonomy = taxonomy or load_taxonomy()
     known = _Known()
@@ -101,6 +104,7 @@ def import_bib(
     bib = read_bib(path)
     report = ImportReport(display_path(path))
     builder = _Builder(taxonomy, report, path.name, tags or {}, venue, today or dt.date.today())
+    builder.overwrite = overwrite
     for note in bib.notes:
         report.problem(note.line, note.field, note.message)
     for failure in bib.failures:
@@ -159,6 +163,7 @@ class _Builder:
         self.venue = venue
         self.today = today
         self.exported = False
+        self.overwrite = False
         self._venues: dict[str, str | None] = {}  # label -> venue; labels repeat a lot
 
     def skip(self, record: BibRecord, reason: str) -> None:
@@ -215,17 +220,19 @@ class _Builder:
             name = conflict.field.removeprefix("bibtex.")
             line = record.lines.get(_bib_field(name, record), record.line)
             self.report.problem(line, name, conflict.message)
-        filled = f"filled {', '.join(result.filled)}" if result.filled else "nothing to fill"
+        new = pid in self.report.new_entries
+        if not result.filled:
+            filled = "nothing to fill"
+        elif new or self.overwrite:
+            filled = f"filled {', '.join(result.filled)}"
+        else:
+            filled = f"would fill {', '.join(result.filled)} (pass --overwrite to write it)"
         self.report.merged.append(
             Item(record.line, paper.title, pid, f"same {kind} as {known.where[pid]}; {filled}")
         )
-        if result.changed:
+        if result.changed and (new or self.overwrite):
             known.add(result.paper, known.where[pid])
-            target = (
-                self.report.new_entries
-                if pid in self.report.new_entries
-                else self.report.updated_entries
-            )
+            target = self.report.new_entries if new else self.report.updated_entries
             target[pid] = result.paper
         return pid
 
