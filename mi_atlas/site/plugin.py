@@ -66,14 +66,10 @@ class GeneratedPage:
 
 class AtlasPlugin(BasePlugin[AtlasConfig]):
     def __init__(self) -> None:
-        self.is_serve = False
-        self.generated: dict[str, GeneratedPage] = {}
+        self.generated: dict[str, GeneratedPage] = {}  # src path -> page, for this build
         self.site: Site | None = None
 
     # -- mkdocs events, in the order mkdocs calls them ------------------------------------
-
-    def on_startup(self, *, command: str, dirty: bool) -> None:
-        self.is_serve = command == "serve"
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
@@ -96,7 +92,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             config.nav = self._expand_nav(config.nav, self.taxonomy)
         return config
 
-    def on_serve(self, server, *, config: MkDocsConfig, builder) -> None:
+    def on_serve(self, server, *, config: MkDocsConfig, builder):
         # Editing a paper or the taxonomy rebuilds the site, like editing a page in docs/.
         for folder in (self.papers_dir, self.taxonomy_dir):
             if folder.is_dir():

@@ -333,6 +333,10 @@ def test_explorer_data_holds_the_text_verbatim_as_json(built_site, site_data):
     bibtex = text_of(built_site / routes.EXPLORER_BIBTEX)
     entries = json.loads(bibtex[len("window.MI_ATLAS_BIBTEX=") : -2])
     assert set(entries) == {p.id for p in site_data.papers}
+    for paper in site_data.papers:  # each is that paper's one-entry export
+        assert entries[paper.id] == to_bibtex(
+            [paper], atlas_fields=False, taxonomy=site_data.taxonomy
+        )
 
 
 # -- downloads and feeds ------------------------------------------------------------------
@@ -395,3 +399,56 @@ def test_serve_watches_papers_and_taxonomy(site_data):
     plugin.on_serve(server, config=config, builder=None)
     assert str(site_data.papers_dir) in server.watched
     assert str(REPO / "taxonomy") in server.watched
+
+
+def test_mkdocs_serve_rebuilds_when_a_paper_changes(site_data, tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    chosen = site_data.papers[:4]
+    for paper in chosen:
+        name = f"{paper.id}.yaml"
+        (papers / name).write_text((site_data.papers_dir / name).read_text(encoding="utf-8"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "NO_MKDOCS_2_WARNING": "1",
+        "MI_ATLAS_PAPERS": str(papers),
+        "MI_ATLAS_TAXONOMY_DIR": str(site_data.taxonomy_dir),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mkdocs", "serve", "-f", str(REPO / "mkdocs.yml"),
+         "-a", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}{SITE_PATH}papers/{chosen[0].id}.html"
+
+    def wait_for(text: str, seconds: float = 90) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if text in response.read().decode():
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"{url} never showed {text!r}")
+
+    try:
+        wait_for(chosen[0].title)
+        path = papers / f"{chosen[0].id}.yaml"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace(chosen[0].title, "A title edited while serving"))
+        wait_for("A title edited while serving")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
