@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import valid_entry, write_yaml
+from helpers import REPO, valid_entry, write_yaml
 
 from mi_atlas.cli import cli
 from mi_atlas.importers.bibread import parse_bib
@@ -133,6 +133,13 @@ def test_crlf_line_endings_keep_lines_and_values_clean() -> None:
     assert not any("\r" in a for a in conmy.authors)
 
 
+def test_lone_carriage_returns_count_as_line_breaks() -> None:
+    text = (FIXTURES / "no_trailing_newline.bib").read_text(encoding="utf-8")
+    bib = parse_bib("% old Mac line endings\r" + text.replace("\n", "\r"))
+    assert [(r.line, r.key) for r in bib.records] == [(2, "marks2024sparse")]
+    assert bib.records[0].names["author"][0] == "Samuel Marks"
+
+
 def test_percent_comment_lines_between_and_inside_entries() -> None:
     report = run("comments.bib")
     assert created(report) == [(4, "2021-geva-transformer-feed-forward-layers-key")]
@@ -236,6 +243,34 @@ def test_missing_commas_after_key_and_fields_are_repaired_and_reported() -> None
     assert hewitt.bibtex["pages"] == "4129--4138"
     tenney = entry(report, "2019-tenney-bert-rediscovers-classical-nlp-pipeline")
     assert tenney.title == "BERT Rediscovers the Classical NLP Pipeline" and tenney.venue == "ACL"
+
+
+def test_entry_not_closed_before_the_next_entry() -> None:
+    report = run("unclosed_entry.bib")
+    assert created(report) == [
+        (1, "2023-nanda-emergent-linear-representations-world-models"),
+        (8, "2023-li-emergent-world-representations-exploring-sequence"),
+    ]
+    assert problems(report) == [
+        (1, None, "the entry is not closed with '}' before the next entry; read as if it were")
+    ]
+    assert entry(report, created(report)[0][1]).arxiv == "2309.00941"
+
+
+def test_duplicate_field_keeps_the_first_as_bibtex_does() -> None:
+    report = run("duplicate_field.bib")
+    (paper,) = report.new_entries.values()
+    assert paper.url == "https://aclanthology.org/2021.tacl-1.10"
+    assert (paper.venue, paper.acl) == ("TACL", "2021.tacl-1.10")
+    assert problems(report) == [(7, "url", "the field appears twice in the entry; kept the first")]
+
+
+def test_string_macros_defined_and_undefined() -> None:
+    report = run("undefined_macro.bib")
+    assert entry(report, "2023-gurnee-finding-neurons-haystack-case-studies").venue == "TMLR"
+    assert problems(report) == [
+        (14, "journal", "'distill' is not defined by any @string; read as the text itself")
+    ]
 
 
 def test_stray_closing_braces_after_and_inside_an_entry() -> None:
@@ -594,7 +629,8 @@ def test_command_dry_run_writes_nothing_and_exits_1_on_skips(papers: Path) -> No
     assert result.exit_code == 1
     assert list(papers.iterdir()) == []
     assert "7 entries: 1 created, 0 merged, 6 skipped (dry run: nothing written)." in result.stdout
-    assert "malformed.bib:21: skipped 'notitle2023': no title" in result.stderr
+    assert "malformed.bib:21: skipped 'notitle2023': no title" in result.stdout
+    assert "malformed.bib:35: eprint: 'not-an-id' is not an arXiv id" in result.stderr
 
 
 def test_command_usage_errors_name_the_closest_id_and_venue(papers: Path) -> None:
@@ -637,3 +673,17 @@ def test_reader_notes_text_outside_entries() -> None:
     assert [(n.line, n.message) for n in bib.notes] == [
         (1, "text outside any entry ('Some prose before the entries.') was ignored")
     ]
+
+
+def test_docs_example_output_is_what_the_command_prints(tmp_path: Path, monkeypatch) -> None:
+    """docs/bibtex.md shows a run on tests/fixtures/bib/docs_example.bib."""
+    docs = (REPO / "docs" / "bibtex.md").read_text(encoding="utf-8")
+    block = docs.split("$ mi-atlas import-bib refs.bib --out papers --dry-run --added")[1]
+    command, *shown = block.split("```")[0].strip().splitlines()
+    (tmp_path / "refs.bib").write_bytes((FIXTURES / "docs_example.bib").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    args = ["import-bib", "refs.bib", "--out", "papers", "--dry-run", "--added", *command.split()]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    printed = result.stdout.splitlines() + result.stderr.splitlines()
+    assert sorted(printed) == sorted(shown)

@@ -123,13 +123,13 @@ def import_bib(
 
 
 def _human(report, papers_dir: Path, dry_run: bool) -> None:
+    """One line per entry in file order on stdout, then the summary; problems on stderr."""
     source = report.source
-    for item in report.created:
-        click.echo(f"{source}:{item.line}: created {papers_dir / (item.id + '.yaml')}")
-    for item in report.merged:
-        click.echo(f"{source}:{item.line}: merged into {item.id}: {item.reason}")
-    for item in report.skipped:
-        click.echo(f"{source}:{item.line}: skipped '{item.title}': {item.reason}", err=True)
+    lines = [(i.line, f"created {papers_dir / (i.id + '.yaml')}") for i in report.created]
+    lines += [(i.line, f"merged into {i.id}: {i.reason}") for i in report.merged]
+    lines += [(i.line, f"skipped '{i.title}': {i.reason}") for i in report.skipped]
+    for line, text in sorted(lines, key=lambda pair: pair[0]):
+        click.echo(f"{source}:{line}: {text}")
     for problem in report.problems:
         click.echo(problem.render(source), err=True)
     if not report.items:
