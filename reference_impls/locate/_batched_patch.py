@@ -156,6 +156,7 @@ def patch_sweep(
     metric: Metric,
     chunk_size: int = DEFAULT_CHUNK,
     base_hooks: Sequence[tuple[str, Callable]] = (),
+    reads: int | None = None,
 ) -> tuple[Float[Tensor, "n_sets batch"], Float[Tensor, " batch"]]:
     """Metric of the run on `tokens` with each patch set's sites replaced by `source`.
 
@@ -163,22 +164,61 @@ def patch_sweep(
     complement); `source[hook_name]` holds the values patched in, shaped (batch, ...) or
     (1, ...) to broadcast (a clean cache for denoising, a corrupted cache for noising, zeros or
     a mean for ablation). Copies are sorted by the block they join at and run `chunk_size` at a
-    time. Returns the per-example metric of every copy and of the unpatched run.
+    time. `reads`, when given, is the only position the metric reads: sets that provably cannot
+    reach it (`outside_causal_cone`) are not run and get the unpatched value. Returns the
+    per-example metric of every copy and of the unpatched run.
     """
     n_sets = len(patch_sets)
+    n_pos = tokens.shape[1]
     out = torch.empty(n_sets, tokens.shape[0])
-    unpatched = None
+    unreachable = [
+        reads is not None
+        and bool(sites)
+        and all(outside_causal_cone(model, s, reads % n_pos) for s in sites)
+        for sites in patch_sets
+    ]
     joins = [earliest_layer(model, sites) for sites in patch_sets]
-    order = sorted(range(n_sets), key=joins.__getitem__)
-    with torch.no_grad():
-        for start in range(0, max(n_sets, 1), chunk_size):
+    order = sorted((i for i in range(n_sets) if not unreachable[i]), key=joins.__getitem__)
+    unpatched = None
+    with torch.inference_mode():
+        for start in range(0, max(len(order), 1), chunk_size):
             chunk = order[start : start + chunk_size]
             group_hooks = _where_hooks([patch_sets[i] for i in chunk], source)
             logits = run_copies(model, tokens, [joins[i] for i in chunk], group_hooks, base_hooks)
             values = metric(logits).float()  # (1 + copies, batch)
             out[chunk] = values[1:]
             unpatched = values[0]
+    out[[i for i in range(n_sets) if unreachable[i]]] = unpatched
     return out, unpatched
+
+
+# site kinds whose value at position p reaches other positions only through a later block's
+# attention (they come after their own block's attention mixing, or are a query or a pattern
+# row, which only shape position p's own attention output)
+_AFTER_MIXING = {
+    "head_out",
+    "q",
+    "pattern",
+    "attn_out",
+    "resid_mid",
+    "mlp_out",
+    "neuron",
+    "resid_post",
+}
+
+
+def outside_causal_cone(model: Any, site: Site, reads: int) -> bool:
+    """Whether patching `site` provably leaves position `reads` (and hence the metric) unchanged.
+
+    Attention is causal, so a site after `reads` cannot reach it; a site at another position in
+    the last block, after that block's attention, has no attention left to carry it there.
+    """
+    if site.pos is None or site.kind == "sae_feature":
+        return False
+    if site.pos > reads:
+        return True
+    last_block = hook_layer(model, site.hook_name) == model.cfg.n_layers - 1
+    return site.pos != reads and last_block and site.kind in _AFTER_MIXING
 
 
 def _where_hooks(

@@ -62,7 +62,9 @@ def activation_patching(
     with torch.no_grad():
         other_logits, other_cache = model.run_with_cache(other, names_filter=hooks)
     source = {name: other_cache[name] for name in hooks}
-    values, unpatched = patch_sweep(model, run, sets, source, metric, chunk_size)
+    # a metric with a `pos` (ours) reads that position only: unreachable sites need no forward
+    reads = getattr(metric, "pos", None)
+    values, unpatched = patch_sweep(model, run, sets, source, metric, chunk_size, reads=reads)
     values, unpatched = values.mean(dim=1), float(unpatched.mean())  # (n_sets,), scalar
     other_value = float(metric(other_logits).mean())
     clean_value, corrupted_value = (

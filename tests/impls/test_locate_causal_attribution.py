@@ -16,6 +16,7 @@ from locate_testing import VOCAB, linear, one_thread, tiny  # noqa: F401 (fixtur
 
 from reference_impls import addressing as A
 from reference_impls.locate import causal_attribution as C
+from reference_impls.locate._batched_patch import outside_causal_cone
 from reference_impls.locate.metrics import LogitDiff
 
 pytestmark = [pytest.mark.impls, pytest.mark.usefixtures("one_thread")]
@@ -86,13 +87,38 @@ def test_positions_after_the_read_position_have_no_effect(model, data):
     clean, corrupted, _ = data
     g = torch.Generator().manual_seed(1)
     answer, wrong = torch.randint(3, len(VOCAB), (2, BATCH), generator=g)
-    metric = LogitDiff(answer, wrong, pos=2)  # reads position 2: later positions cannot matter
+    reads_2 = LogitDiff(answer, wrong, pos=2)
+    # a plain function hides the read position, so every site really runs
+    opaque = lambda logits: reads_2(logits)  # noqa: E731
     corrupted = torch.randint(3, len(VOCAB), clean.shape, generator=g)
     sites = A.layers(model, "resid_pre", positions=POS)
-    scores = C.activation_patching(model, clean, corrupted, sites, metric)
+    scores = C.activation_patching(model, clean, corrupted, sites, opaque)
     grid = scores.values.reshape(model.cfg.n_layers, POS)
     assert torch.all(grid[:, 3:] == scores.meta["corrupted"])
     assert (grid[:, :3] - scores.meta["corrupted"]).abs().max() > 1e-4
+
+
+def test_sites_outside_the_causal_cone_are_exactly_unpatched(model, data):
+    clean, corrupted, metric = data
+    sites = (
+        A.heads(model, "out", positions=POS)
+        + A.heads(model, "q", positions=POS)
+        + A.heads(model, "k", positions=POS)
+        + A.layers(model, "mlp_out", positions=POS)
+        + A.layers(model, "resid_pre", positions=POS)
+    )
+    pruned = [s for s in sites if outside_causal_cone(model, s, POS - 1)]
+    assert {s.kind for s in pruned} == {
+        "head_out",
+        "q",
+        "mlp_out",
+    }  # last block, not the last position
+    assert all(s.layer == 1 and s.pos < POS - 1 for s in pruned)
+    opaque = lambda logits: metric(logits)  # noqa: E731  (no `pos`: nothing is skipped)
+    exact = C.activation_patching(model, clean, corrupted, pruned, opaque)
+    assert torch.all((exact.values - exact.meta["corrupted"]).abs() <= 1e-6)
+    fast = C.activation_patching(model, clean, corrupted, sites, metric)
+    assert fast.meta["corrupted"] == pytest.approx(exact.meta["corrupted"], abs=1e-6)
 
 
 def test_restoring_the_whole_first_residual_restores_the_clean_metric(model, data):
