@@ -98,24 +98,28 @@ def compare(
     model: Any,
     steer: Steer,
     located: Any,
-    control: Any,
+    controls: Sequence[Any],
     metrics: dict[str, tuple[Metric, bool]],
     probe: Int[Tensor, "batch pos"],
 ) -> tuple[dict[str, Measure], bool]:
-    """Measure every metric before, under `steer(located)` and under `steer(control)`.
+    """Measure every metric before, under `steer(located)`, and under `steer(c)` for each control.
 
     `metrics` maps a name to (zero-argument evaluation, higher is better). `steer(target)` is a
     context manager that steers while open and undoes itself on exit (a hook context, or a
-    `WeightEdit`, which is applied when made and undone on exit). Returns the measures and
-    whether the model's logits on `probe` are bit-for-bit what they were before.
+    `WeightEdit`, which is applied when made and undone on exit). The control value is the
+    mean over `controls` (one random draw, or several to average out the luck of one). Returns
+    the measures and whether the model's logits on `probe` are bit-for-bit what they were.
     """
     with torch.no_grad():
         reference = model(probe)
     before = {name: fn() for name, (fn, _) in metrics.items()}
     with steer(located):
         after = {name: fn() for name, (fn, _) in metrics.items()}
-    with steer(control):
-        ctrl = {name: fn() for name, (fn, _) in metrics.items()}
+    ctrl = {name: 0.0 for name in metrics}
+    for control in controls:
+        with steer(control):
+            for name, (fn, _) in metrics.items():
+                ctrl[name] += fn() / len(controls)
     with torch.no_grad():
         restored = torch.equal(model(probe), reference)
     measures = {

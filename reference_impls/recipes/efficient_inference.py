@@ -1,11 +1,14 @@
 """Efficient inference: prune the heads (or neurons) that attribution says the task does not use.
 
 Locate: gradient x activation of the task's log-likelihood scores every head (or neuron) by the
-first-order change that removing it would cause (Michel et al.'s head importance). Steer: the
-lowest-scoring fraction is pruned (zero-ablated, which is what deleting the head's or neuron's
-weights does). Improve: task accuracy at that sparsity stays close to the dense model's, while
-pruning the same number of randomly chosen sites, or the sites with the smallest weights
-(magnitude pruning), loses far more.
+first-order change that removing it would cause (Michel et al.'s head importance); the least
+important is pruned and the rest are re-scored, until the target sparsity is reached (one-shot
+ranking fails here: the zoo's induction model has redundant heads, each unimportant only while
+its twin is present). Steer: pruning is zero-ablation, which is what deleting the head's
+weights does. Improve: task accuracy at 50% of the heads stays at the dense model's, while
+pruning as many randomly chosen heads (8 random masks, averaged) or the heads with the smallest
+weights (magnitude pruning) loses far more. The zoo's MLP neurons are not a test: zero-ablating
+90% of them at random leaves every zoo task but fact recall at full accuracy.
 
 References:
 - Michel et al. 2019, "Are Sixteen Heads Really Better than One?": head importance from the
@@ -18,6 +21,7 @@ References:
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Literal
 
 import torch
@@ -59,11 +63,25 @@ def weight_magnitude(model: Any, site: A.Site) -> float:
         return float(w_in.norm() * w_out.norm())
 
 
+def prune_by_attribution(model: Any, sites: list[A.Site], k: int, tokens, metric) -> list[A.Site]:
+    """Prune `k` sites one at a time, each time the one with the smallest |gradient x activation|
+    with the sites pruned so far already removed (importance is re-scored after every step,
+    as Michel et al. do, because redundant heads only look important until their twin is gone)."""
+    pruned: list[A.Site] = []
+    while len(pruned) < k:
+        rest = [s for s in sites if s not in pruned]
+        with ablate(model, pruned, mode="zero") if pruned else nullcontext():
+            importance = gradient_x_activation(model, tokens, rest, metric).values.abs()
+        pruned.append(rest[int(torch.argsort(importance, stable=True)[0])])
+    return pruned
+
+
 def run(
     model_name: str = "induction",
     kind: Literal["heads", "neurons"] = "heads",
     sparsity: float = 0.5,
     n_fit: int = 128,
+    n_random: int = 8,
     seed: int = 0,
 ) -> RecipeResult:
     """Prune `sparsity` of the heads (or neurons) by attribution; compare random and magnitude."""
@@ -73,13 +91,12 @@ def run(
     sites = candidates(model, kind)
     k = round(sparsity * len(sites))
 
-    # Locate: |gradient x activation| of the task log-likelihood, lowest first
-    scores = gradient_x_activation(
-        model, fit.tokens, sites, masked_logprob(fit.tokens, fit.loss_mask)
+    # Locate: iterated |gradient x activation| of the task log-likelihood, lowest pruned first
+    pruned = prune_by_attribution(
+        model, sites, k, fit.tokens, masked_logprob(fit.tokens, fit.loss_mask)
     )
-    importance = scores.values.abs()
-    pruned = [sites[i] for i in torch.argsort(importance, stable=True)[:k].tolist()]
-    control = random_sites(sites, pruned, seed=seed, exclude=False)
+    # controls: `n_random` random masks of the same size (one draw is luck), and magnitude
+    controls = [random_sites(sites, pruned, seed=seed + i, exclude=False) for i in range(n_random)]
     magnitudes = torch.tensor([weight_magnitude(model, s) for s in sites])
     by_magnitude = [sites[i] for i in torch.argsort(magnitudes, stable=True)[:k].tolist()]
 
@@ -90,30 +107,35 @@ def run(
         return ablate(model, chosen, mode="zero")
 
     measures, restored = compare(
-        model, prune, pruned, control, {"accuracy": (accuracy, True)}, fit.tokens[:8]
+        model, prune, pruned, controls, {"accuracy": (accuracy, True)}, fit.tokens[:8]
     )
     with prune(by_magnitude):
         magnitude_accuracy = accuracy()
+    random_accuracies = []
+    for control in controls:
+        with prune(control):
+            random_accuracies.append(round(accuracy(), 4))
     m = measures["accuracy"]
     return RecipeResult(
         recipe="efficient-inference",
         model=model_name,
-        locate="gradient-detection: gradient_x_activation (|score|, lowest pruned)",
-        steer="amplitude-manipulation: ablate(mode='zero')",
+        locate="gradient-detection: gradient_x_activation, re-scored after each pruned site",
+        steer="amplitude-manipulation: ablate(mode='zero') (pruning)",
         metric=Measure(
             f"task accuracy with {k}/{len(sites)} {kind} pruned", m.before, m.after, m.control
         ),
         collateral=[],
         sites=pruned,
-        control_sites=control,
+        control_sites=[[str(s) for s in c] for c in controls],
         restored=restored,
         details={
             "sparsity": k / len(sites),
             "pruned": k,
             "of": len(sites),
+            "control": f"mean over {n_random} random masks of {k} {kind}",
+            "random_pruning_accuracies": random_accuracies,
             "magnitude_pruning_accuracy": round(magnitude_accuracy, 4),
-            "magnitude_sites": [s.to_dict() for s in by_magnitude],
-            "importance": [round(float(v), 5) for v in importance],
+            "magnitude_sites": [str(s) for s in by_magnitude],
         },
     )
 

@@ -85,7 +85,7 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
         "style accuracy": (lambda: task.evaluate(model)["style_accuracy"], True),
     }
     measures, restored = compare(
-        model, lambda ds: va.ablate_directions(model, ds), directions, control, metrics, north[:8]
+        model, lambda ds: va.ablate_directions(model, ds), directions, [control], metrics, north[:8]
     )
     truth = zoo.ground_truth(model_name)
     return RecipeResult(

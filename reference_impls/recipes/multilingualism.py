@@ -106,7 +106,7 @@ def run(
         f"verb correct, in {target}": (verbs_translated, True),
         f"{target} verb accuracy on {target} text": (target_verb_accuracy, True),
     }
-    measures, restored = compare(model, steer, "located", "control", metrics, batch.tokens[:8])
+    measures, restored = compare(model, steer, "located", ["control"], metrics, batch.tokens[:8])
     truth = zoo.ground_truth(model_name)["language_neurons"]
     return RecipeResult(
         recipe="multilingualism",

@@ -90,7 +90,7 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
         model,
         lambda v: va.add_vector(model, steered, v, coeff=1.0),
         vector,
-        control,
+        [control],
         {
             "formal prompts answered casually": (lambda: casual_rate(formal), True),
             "sentiment unchanged (formal -> casual)": (
@@ -104,7 +104,7 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
         model,
         lambda v: va.add_vector(model, steered, v, coeff=-1.0),
         vector,
-        control,
+        [control],
         {
             "casual prompts answered formally": (lambda: 1.0 - casual_rate(casual), True),
             "sentiment unchanged (casual -> formal)": (

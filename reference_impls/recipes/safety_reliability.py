@@ -82,14 +82,14 @@ def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> RecipeResul
         ),
     }
     removed, restored = compare(
-        model, lambda d: va.ablate_direction(model, d), direction, control, metrics, eval_ben[:8]
+        model, lambda d: va.ablate_direction(model, d), direction, [control], metrics, eval_ben[:8]
     )
     # the opposite: add the direction at the answer position of benign prompts
     induced, restored_too = compare(
         model,
         lambda d: va.add_vector(model, located, d, coeff=1.0),
         direction,
-        control,
+        [control],
         {
             "refusal on benign prompts": (
                 lambda: float((answers(eval_ben) == refuse).float().mean()),
