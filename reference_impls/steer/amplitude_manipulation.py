@@ -27,7 +27,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from reference_impls.addressing import Site, SiteError, head, heads
+from reference_impls.addressing import Site, SiteError, head, heads, sae_feature
 from reference_impls.interventions import hooks, record
 from reference_impls.registry import register_method
 from reference_impls.steer.sae import SparseAutoencoder, rewritten_features
@@ -169,4 +169,61 @@ def demo(model_name: str) -> dict[str, Any]:
         "sites": [s.to_dict() for s in planted],
         "control_sites": [s.to_dict() for s in control],
         "recovered": recovered,
+    }
+
+
+@register_method("amplitude-manipulation-sae", default_model="sparse-features")
+def sae_demo(model_name: str) -> dict[str, Any]:
+    """Train an SAE on the residual stream, match its features to the planted topics, steer them."""
+    from reference_impls import zoo
+    from reference_impls.steer.sae import SAEConfig, match_latents, train_sae
+    from reference_impls.steer.vector_arithmetic import clamp_features
+
+    model, task = zoo.load(model_name), zoo.task(model_name)
+    fit = task.sample_with_latents(512, torch.Generator().manual_seed(0))
+    hook, start = task.SUGGESTED_HOOK, task.MIN_CONTEXT
+    with torch.no_grad():
+        _, cache = model.run_with_cache(fit.tokens, names_filter=hook)
+    acts = cache[hook][:, start:].reshape(-1, cache[hook].shape[-1])  # (n * pos, d_model)
+    seen = (
+        fit.extra["seen"][:, start:].reshape(-1, task.N_LATENTS).float()
+    )  # topics revealed so far
+    sae = train_sae(acts, SAEConfig(d_sae=32, l1_coeff=1e-2, steps=500, seed=0))
+    with torch.no_grad():
+        codes = sae.encode(acts)  # (n * pos, d_sae)
+    match = match_latents(codes, seen)
+    test = task.sample_with_latents(128, torch.Generator().manual_seed(1))
+    last = test.tokens.shape[1] - 1
+    ceiling = float(codes.max())  # "fully on": the largest activation seen in training
+    effects = []
+    for latent, feature in enumerate(match.features):
+        on = test.extra["latents"][:, latent]
+        other = (feature + 1) % sae.d_sae  # another feature: the same-size control
+        with torch.no_grad():
+            mass = task.topic_mass(model, test.tokens)[:, -1, latent]
+            with scale(model, sae_feature(hook, feature), 0.0, sae=sae):
+                ablated = task.topic_mass(model, test.tokens)[:, -1, latent]
+            with scale(model, sae_feature(hook, other), 0.0, sae=sae):
+                control = task.topic_mass(model, test.tokens)[:, -1, latent]
+            with clamp_features(model, sae, sae_feature(hook, feature, pos=last), ceiling):
+                clamped = task.topic_mass(model, test.tokens)[:, -1, latent]
+        effects.append(
+            {
+                "latent": latent,
+                "feature": feature,
+                "correlation": match.correlations[latent],
+                "mass_when_on": round(float(mass[on].mean()), 4),
+                "mass_when_on_feature_ablated": round(float(ablated[on].mean()), 4),
+                "mass_when_on_other_feature_ablated": round(float(control[on].mean()), 4),
+                "mass_when_off": round(float(mass[~on].mean()), 4),
+                "mass_when_off_feature_clamped_on": round(float(clamped[~on].mean()), 4),
+            }
+        )
+    return {
+        "hook": hook,
+        "sae": {"d_sae": sae.d_sae, "rows": int(acts.shape[0])},
+        "mean_correlation": round(match.mean_correlation, 4),
+        "min_correlation": min(match.correlations),
+        "features": effects,
+        "recovered": min(match.correlations) > 0.9 and len(set(match.features)) == task.N_LATENTS,
     }
