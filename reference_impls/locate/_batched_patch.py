@@ -62,20 +62,24 @@ def earliest_layer(model: Any, sites: Sequence[Site]) -> int:
 
 
 @contextmanager
-def growing_batch(model: Any, joins: Sequence[int], batch: int) -> Iterator[None]:
+def growing_batch(
+    model: Any, joins: Sequence[int], batch: int, initial_rows: int
+) -> Iterator[None]:
     """Append copies of the first `batch` rows at the blocks in `joins` (one entry per copy).
 
-    `joins` is sorted; entries equal to -1 must already be in the input (the caller repeats the
-    tokens), entries equal to n_layers join at the final norm. Every block also widens its
-    batch-shaped side inputs (Hugging Face passes the same [batch, ...] causal mask to all
-    blocks). Torch forward pre-hooks, removed on exit even after an exception.
+    The forward starts with `initial_rows` rows; `joins` is sorted; entries equal to -1 must
+    already be in the input (the caller repeats the tokens), entries equal to n_layers join at
+    the final norm. Every block also widens its side inputs shaped like the input rows (Hugging
+    Face passes the same [rows, ...] causal mask to all blocks), the new rows copying group 0's.
+    Torch forward pre-hooks, removed on exit even after an exception.
     """
     n_layers = model.cfg.n_layers
     joining = Counter(j for j in joins if j >= 0)
     modules = [*model.blocks, model.ln_final]
 
     def grow(x: Tensor, rows: int) -> Tensor:
-        return x.repeat(rows // batch, *([1] * (x.ndim - 1))) if rows != x.shape[0] else x
+        extra = (rows - x.shape[0]) // batch
+        return torch.cat([x, x[:batch].repeat(extra, *([1] * (x.ndim - 1)))]) if extra else x
 
     def pre_hook(layer: int) -> Callable:
         def hook(module, args, kwargs):
@@ -87,9 +91,10 @@ def growing_batch(model: Any, joins: Sequence[int], batch: int) -> Iterator[None
             rows = hidden.shape[0]
 
             def side(x: Any) -> Any:
-                # only batch-shaped tensors (>= 2 dims, leading dim == batch); positions pass
-                is_batch = isinstance(x, Tensor) and x.ndim >= 2 and x.shape[0] == batch
-                return grow(x, rows) if is_batch and batch > 1 else x
+                # only row-shaped tensors (>= 2 dims, one row per input row); a single row
+                # broadcasts as it is, and positions or caches pass untouched
+                is_rows = isinstance(x, Tensor) and x.ndim >= 2 and x.shape[0] == initial_rows
+                return grow(x, rows) if is_rows and initial_rows > 1 else x
 
             if args:
                 args = (hidden, *(side(a) for a in args[1:]))
@@ -118,14 +123,17 @@ def run_copies(
     joins: Sequence[int],
     group_hooks: Mapping[str, GroupHook],
     base_hooks: Sequence[tuple[str, Callable]] = (),
+    extra: Int[Tensor, "batch pos"] | None = None,
 ) -> Float[Tensor, "groups batch pos vocab"]:
     """Run the unpatched model plus one copy per entry of `joins`, rewritten by `group_hooks`.
 
-    `joins[k]` (sorted) is the block copy k joins at: -1 for the embedding stage. A group hook
-    sees its activation as (groups, batch, ...) with groups = 1 + the copies joined so far, and
-    returns the same shape. `base_hooks` are ordinary TransformerLens hooks that see all rows
-    (e.g. noise on the embeddings, identical in every group). Gradients flow when enabled.
-    Returns logits (1 + len(joins), batch, pos, vocab); group 0 is the unpatched run.
+    Groups: 0 is the run on `tokens`; 1 is the run on `extra`, if given (e.g. the clean input
+    whose activations are patched in, read from the same forward); then copy k, which joins at
+    block `joins[k]` (sorted; -1 for the embedding stage) as a duplicate of group 0. A group hook
+    sees its activation as (groups, batch, ...), groups = the groups present so far, and returns
+    the same shape. `base_hooks` are ordinary TransformerLens hooks that see all rows (e.g. noise
+    on the embeddings, identical in every group). Gradients flow when enabled.
+    Returns logits (groups, batch, pos, vocab).
     """
     if list(joins) != sorted(joins):
         raise ValueError("joins must be sorted by block")
@@ -141,10 +149,9 @@ def run_copies(
 
     fwd_hooks = list(base_hooks) + [(name, as_tl_hook(fn)) for name, fn in group_hooks.items()]
     at_embedding = sum(1 for j in joins if j < 0)
-    with growing_batch(model, joins, batch):
-        logits = model.run_with_hooks(
-            tokens.repeat(1 + at_embedding, 1), fwd_hooks=fwd_hooks, use_cache=False
-        )
+    rows = torch.cat([tokens, *([] if extra is None else [extra]), *([tokens] * at_embedding)])
+    with growing_batch(model, joins, batch, initial_rows=len(rows)):
+        logits = model.run_with_hooks(rows, fwd_hooks=fwd_hooks, use_cache=False)
     return logits.reshape(-1, batch, *logits.shape[1:])  # (groups, batch, pos, vocab)
 
 
@@ -152,24 +159,27 @@ def patch_sweep(
     model: Any,
     tokens: Int[Tensor, "batch pos"],
     patch_sets: Sequence[Sequence[Site]],
-    source: Mapping[str, Tensor],
+    source: Mapping[str, Tensor] | Int[Tensor, "batch pos"],
     metric: Metric,
     chunk_size: int = DEFAULT_CHUNK,
     base_hooks: Sequence[tuple[str, Callable]] = (),
     reads: int | None = None,
-) -> tuple[Float[Tensor, "n_sets batch"], Float[Tensor, " batch"]]:
-    """Metric of the run on `tokens` with each patch set's sites replaced by `source`.
+) -> tuple[Float[Tensor, "n_sets batch"], Float[Tensor, " batch"], Float[Tensor, " batch"] | None]:
+    """Metric of the run on `tokens` with each patch set's sites replaced by a source's values.
 
     `patch_sets[i]` is the set of sites patched together in copy i (one site, or a circuit's
-    complement); `source[hook_name]` holds the values patched in, shaped (batch, ...) or
-    (1, ...) to broadcast (a clean cache for denoising, a corrupted cache for noising, zeros or
-    a mean for ablation). Copies are sorted by the block they join at and run `chunk_size` at a
-    time. `reads`, when given, is the only position the metric reads: sets that provably cannot
-    reach it (`outside_causal_cone`) are not run and get the unpatched value. Returns the
-    per-example metric of every copy and of the unpatched run.
+    complement). `source` is either the tokens of the source run (the clean input for
+    denoising, the corrupted one for noising), which then runs in the same forward as group 1
+    so each hook reads its source values right there, or a mapping hook_name -> activation
+    shaped (batch, ...) or (1, ...) (zeros or a mean for ablation, a cache). Copies are sorted by
+    the block they join at and run `chunk_size` at a time. `reads`, when given, is the only
+    position the metric reads: sets that provably cannot reach it (`outside_causal_cone`) are
+    not run and get the unpatched value. Returns the per-example metric of every copy, of the
+    unpatched run, and of the source run (None for a mapping).
     """
     n_sets = len(patch_sets)
     n_pos = tokens.shape[1]
+    in_batch = isinstance(source, Tensor)
     out = torch.empty(n_sets, tokens.shape[0])
     unreachable = [
         reads is not None
@@ -179,17 +189,24 @@ def patch_sweep(
     ]
     joins = [earliest_layer(model, sites) for sites in patch_sets]
     order = sorted((i for i in range(n_sets) if not unreachable[i]), key=joins.__getitem__)
-    unpatched = None
+    first_copy = 2 if in_batch else 1
     with torch.inference_mode():
         for start in range(0, max(len(order), 1), chunk_size):
             chunk = order[start : start + chunk_size]
-            group_hooks = _where_hooks([patch_sets[i] for i in chunk], source)
-            logits = run_copies(model, tokens, [joins[i] for i in chunk], group_hooks, base_hooks)
-            values = metric(logits).float()  # (1 + copies, batch)
-            out[chunk] = values[1:]
-            unpatched = values[0]
+            group_hooks = _where_hooks([patch_sets[i] for i in chunk], source, first_copy)
+            logits = run_copies(
+                model,
+                tokens,
+                [joins[i] for i in chunk],
+                group_hooks,
+                base_hooks,
+                extra=source if in_batch else None,
+            )
+            values = metric(logits).float()  # (groups, batch)
+            out[chunk] = values[first_copy:]
+    unpatched = values[0]
     out[[i for i in range(n_sets) if unreachable[i]]] = unpatched
-    return out, unpatched
+    return out, unpatched, values[1] if in_batch else None
 
 
 # site kinds whose value at position p reaches other positions only through a later block's
@@ -222,27 +239,39 @@ def outside_causal_cone(model: Any, site: Site, reads: int) -> bool:
 
 
 def _where_hooks(
-    chunk: Sequence[Sequence[Site]], source: Mapping[str, Tensor]
+    chunk: Sequence[Sequence[Site]], source: Mapping[str, Tensor] | Tensor, first_copy: int
 ) -> dict[str, GroupHook]:
-    """One hook per patched activation: copy k takes `source` where its boolean mask is set."""
+    """One hook per patched activation: copy k takes the source where its boolean mask is set.
+
+    The source is group 1 of the same activation (source tokens in the batch) or a fixed
+    activation from a mapping.
+    """
     by_hook: dict[str, list[tuple[int, tuple]]] = {}
     for copy, sites in enumerate(chunk):
         for site in sites:
             # site.slices() indexes (batch, ...); the mask has a group axis in the batch's place
-            by_hook.setdefault(site.hook_name, []).append((1 + copy, site.slices()[1:]))
+            by_hook.setdefault(site.hook_name, []).append((first_copy + copy, site.slices()[1:]))
     hooks: dict[str, GroupHook] = {}
     for name, items in by_hook.items():
-        if name not in source:
-            raise KeyError(f"no source activation for hook {name!r}; cache it in `source`")
-        src = source[name]
-        mask = torch.zeros(1 + len(chunk), *src.shape[1:], dtype=torch.bool, device=src.device)
-        for group, index in items:
-            mask[(group, *index)] = True
+        fixed = None
+        if not isinstance(source, Tensor):
+            if name not in source:
+                raise KeyError(f"no source activation for hook {name!r}; cache it in `source`")
+            fixed = source[name].unsqueeze(0)  # (1, batch | 1, ...)
+        masks: dict[tuple, Tensor] = {}
 
-        def hook(act: Tensor, mask: Tensor = mask, src: Tensor = src) -> Tensor:
-            # act: (groups, batch, ...); only the first `groups` copies have joined here
-            present = mask[: act.shape[0]].unsqueeze(1)  # (groups, 1, ...)
-            return torch.where(present, src.unsqueeze(0).to(act.dtype), act)
+        def hook(act: Tensor, items=items, fixed=fixed, masks=masks) -> Tensor:
+            # act: (groups, batch, ...); only the copies joined so far are present
+            key = (act.shape[0], *act.shape[2:])
+            if key not in masks:
+                mask = torch.zeros(
+                    act.shape[0], *act.shape[2:], dtype=torch.bool, device=act.device
+                )
+                for group, index in items:
+                    mask[(group, *index)] = True
+                masks[key] = mask.unsqueeze(1)  # (groups, 1, ...)
+            src = act[1:2] if fixed is None else fixed.to(act.dtype)
+            return torch.where(masks[key], src, act)
 
         hooks[name] = hook
     return hooks

@@ -55,20 +55,18 @@ def activation_patching(
     if direction not in ("denoising", "noising"):
         raise ValueError(f"direction={direction!r} is not 'denoising' or 'noising'")
     sets = _as_sets(sites)
-    hooks = sorted({s.hook_name for group in sets for s in group})
     run, other = (corrupted_tokens, clean_tokens)
     if direction == "noising":
         run, other = other, run
-    with torch.no_grad():
-        other_logits, other_cache = model.run_with_cache(other, names_filter=hooks)
-    source = {name: other_cache[name] for name in hooks}
-    # a metric with a `pos` (ours) reads that position only: unreachable sites need no forward
-    reads = getattr(metric, "pos", None)
-    values, unpatched = patch_sweep(model, run, sets, source, metric, chunk_size, reads=reads)
-    values, unpatched = values.mean(dim=1), float(unpatched.mean())  # (n_sets,), scalar
-    other_value = float(metric(other_logits).mean())
+    # the source run goes into the same forward as the patched copies (group 1); a metric
+    # with a `pos` (ours) reads that position only, so unreachable sites need no forward
+    values, unpatched, source = patch_sweep(
+        model, run, sets, other, metric, chunk_size, reads=getattr(metric, "pos", None)
+    )
+    values = values.mean(dim=1)  # (n_sets,)
+    unpatched, source = float(unpatched.mean()), float(source.mean())
     clean_value, corrupted_value = (
-        (other_value, unpatched) if direction == "denoising" else (unpatched, other_value)
+        (source, unpatched) if direction == "denoising" else (unpatched, source)
     )
     span = clean_value - corrupted_value
     if direction == "denoising":
@@ -130,7 +128,7 @@ def causal_tracing(
         clean_logits, clean_cache = model.run_with_cache(repeated, names_filter=hooks)
     clean_value = float(metric_rows(metric, clean_logits, tokens).mean())
     source = {name: clean_cache[name] for name in hooks}
-    values, noised = patch_sweep(
+    values, noised, _ = patch_sweep(
         model,
         repeated,
         sets,
