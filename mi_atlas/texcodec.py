@@ -133,29 +133,22 @@ def decode(value: str) -> str:
         return collapse(value)
     out: list[str] = []
     island: list[str] = []
+    depth = dollars = 0  # of the island so far, counted word by word (no rescans)
     for word in prepare(value).split():
         if not island and not _TEX.search(word):
             out.append(word)
             continue
         island.append(word)
-        text = " ".join(island)
-        if _closed(text):
-            out.append(_decode_island(text))
+        for m in _BRACE.finditer(word):
+            depth += 1 if m.group() == "{" else -1
+        dollars += len(_DOLLAR.findall(word))
+        # Complete: braces balanced, math closed, no macro waiting for its argument.
+        if depth == 0 and dollars % 2 == 0 and not _TRAILING_MACRO.search(word):
+            out.append(_decode_island(" ".join(island)))
             island = []
     if island:
         out.append(_decode_island(" ".join(island)))
     return collapse(" ".join(out))
-
-
-def _closed(text: str) -> bool:
-    """Whether a TeX island is complete: braces balanced, math closed, no macro waiting for
-    its argument on the next word."""
-    depth = 0
-    for m in _BRACE.finditer(text):
-        depth += 1 if m.group() == "{" else -1
-    if depth != 0 or len(_DOLLAR.findall(text)) % 2:
-        return False
-    return not _TRAILING_MACRO.search(text)
 
 
 @lru_cache(maxsize=1 << 16)

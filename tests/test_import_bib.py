@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from helpers import REPO, valid_entry, write_yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mi_atlas.cli import cli
 from mi_atlas.importers.bibread import parse_bib
@@ -687,3 +690,39 @@ def test_docs_example_output_is_what_the_command_prints(tmp_path: Path, monkeypa
     assert result.exit_code == 1
     printed = result.stdout.splitlines() + result.stderr.splitlines()
     assert sorted(printed) == sorted(shown)
+
+
+EDITS = list('{}",=@%\\#\n ()~$&_') + [
+    "@misc{",
+    "}\n@article{x,",
+    "\r\n",
+    " and ",
+    '{\\"',
+    "$\\alpha",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(sorted(FIXTURES.glob("*.bib"))),
+    st.lists(
+        st.tuples(st.floats(0, 1), st.booleans(), st.sampled_from(EDITS), st.integers(1, 5)),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_damaged_files_never_crash_and_every_item_has_a_line(path: Path, edits) -> None:
+    """Random damage (braces, quotes, commas, @, %, backslashes deleted or inserted) to the
+    fixtures: the import reports, it never raises."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    for where, insert, piece, length in edits:
+        at = int(where * len(text))
+        text = text[:at] + piece + text[at:] if insert else text[:at] + text[at + length :]
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "damaged.bib"
+        source.write_text(text, encoding="utf-8")
+        report = import_bib(source, Path(tmp) / "papers", today=TODAY)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").count("\n") + 1
+    items = [*report.created, *report.merged, *report.skipped]
+    assert all(1 <= item.line <= lines for item in items)
+    assert report.items == len(items)

@@ -332,6 +332,8 @@ class _Builder:
         if not value:
             return None
         cleaned = links.clean_doi(value.split()[0])
+        if not links.DOI.match(cleaned) and (m := links.DOI_IN_TEXT.search(value)):
+            cleaned = links.clean_doi(m.group(1))  # a resolver link: http://doi.acm.org/10...
         if links.DOI.match(cleaned):
             return cleaned
         self.problem(record, "doi", f"'{value}' is not a DOI (10.1234/abc); left it out")
