@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import links, texcodec
 from ..entries import make_id
 from ..exporters.bibtex import default_entry_type
-from ..index import display_path, identity_keys, load_index
+from ..index import display_path, identity_keys, load_index, validate_entry
 from ..problems import Problem
 from ..schema import SLUG, Paper
 from ..taxonomy import AXES, Taxonomy, load_taxonomy
@@ -103,8 +103,9 @@ def import_bib(
             known.add(paper, display_path(index.files[paper.id]))
     bib = read_bib(path)
     report = ImportReport(display_path(path))
-    builder = _Builder(taxonomy, report, path.name, tags or {}, venue, today or dt.date.today())
-    builder.overwrite = overwrite
+    builder = _Builder(
+        taxonomy, report, path.name, tags or {}, venue, today or dt.date.today(), overwrite
+    )
     for note in bib.notes:
         report.problem(note.line, note.field, note.message)
     for failure in bib.failures:
@@ -155,15 +156,17 @@ def _volume(record: BibRecord, made: dict[int, str], report: ImportReport) -> No
 
 
 class _Builder:
-    def __init__(self, taxonomy, report, source, tags, venue, today) -> None:
+    """Turns records into entries, one `place` call per record, writing into the report."""
+
+    def __init__(self, taxonomy, report, source, tags, venue, today, overwrite=False) -> None:
         self.tax = taxonomy
         self.report = report
         self.source = source
         self.tags = tags
         self.venue = venue
         self.today = today
-        self.exported = False
-        self.overwrite = False
+        self.overwrite = overwrite
+        self.exported = False  # whether the record at hand comes from `mi-atlas export bib`
         self._venues: dict[str, str | None] = {}  # label -> venue; labels repeat a lot
 
     def skip(self, record: BibRecord, reason: str) -> None:
@@ -237,8 +240,6 @@ class _Builder:
         return pid
 
     def validate(self, record: BibRecord, data: dict) -> Paper | None:
-        from ..index import validate_entry
-
         paper, problems = validate_entry(data, self.tax, file=self.source)
         if paper is None:
             reasons = "; ".join(
