@@ -284,13 +284,14 @@ def _parse(text: str) -> BibFile:
     library = Library(blocks, fail_on_duplicate_key=False)
     for middleware in _stack():
         library = middleware.transform(library)
+    shown: dict[int, tuple[NameParts, str]] = {}
     for block in library.blocks:
         if isinstance(block, Entry):
-            result.records.append(_record(block))
+            result.records.append(_record(block, shown))
         elif isinstance(block, MiddlewareErrorBlock) and isinstance(
             block.ignore_error_block, Entry
         ):
-            record = _record(block.ignore_error_block)
+            record = _record(block.ignore_error_block, shown)
             record.note(None, f"partly read: {block.error}")
             result.records.append(record)
     _attach(entry_notes, result)
@@ -480,7 +481,9 @@ def _stray_text(block: ImplicitComment, result: BibFile) -> None:
     result.notes.append(Note(block.start_line + 1, None, f"{what} was ignored"))
 
 
-def _record(entry: Entry) -> BibRecord:
+def _record(entry: Entry, shown: dict[int, tuple[NameParts, str]]) -> BibRecord:
+    """The record of a decoded entry. `shown` remembers how a (shared) name reads, by object:
+    the same author's parts come back from the name cache for every entry they wrote."""
     key = entry.parser_metadata.get("mi_atlas_key", entry.key)
     record = BibRecord(entry.start_line + 1, key, entry.entry_type.lower())
     record.notes.extend(entry.parser_metadata.get("mi_atlas_notes", ()))
@@ -494,14 +497,18 @@ def _record(entry: Entry) -> BibRecord:
             dropped.append(name)
             continue
         if name in NAME_FIELDS and isinstance(value, list):
-            names = [texcodec.collapse(p.merge_first_name_first) for p in value]
+            names = []
+            for part in value:
+                if id(part) not in shown:  # the part is kept too, so its id stays its own
+                    shown[id(part)] = (part, texcodec.collapse(part.merge_first_name_first))
+                names.append(shown[id(part)][1])
             record.names[name] = [n for n in names if n]
             continue
         if name in VERBATIM:
             text = (
                 texcodec.unescape_verbatim(str(value))
                 if name in ("url", "doi", "eprint")
-                else str(value).strip()
+                else texcodec.collapse(str(value))
             )
         else:
             text = value if isinstance(value, str) else str(value)
