@@ -6,7 +6,7 @@ the zoo's fact model is an early MLP at the last subject token. Steer: a ROME ra
 that MLP's output matrix makes "<subject> lives in" complete to a new city. Improve: the edit
 is scored as ROME scores it, by efficacy (the edited prompt gives the new city), generalisation
 (another phrasing of the same fact, "<subject>" alone, gives it too) and specificity (the other
-63 facts are untouched), combined in their harmonic mean. The control is the very same ROME
+other facts are untouched), combined in their harmonic mean. The control is the very same ROME
 procedure at a randomly chosen other (MLP layer, position) site.
 
 References:
@@ -42,10 +42,10 @@ def edit_scores(model: Any, task: Any, subject_index: int, new_city: int) -> dic
     direct form "<subject>" predicts it at the last subject token; specificity: share of the
     other facts whose query form still predicts their own city. `score`: harmonic mean.
     """
-    queries = task.query_tokens()  # (64, 5)
+    queries = task.query_tokens()  # (n_facts, query length)
     answers = task.answers()
     with torch.no_grad():
-        query_pred = model(queries)[:, -1].argmax(-1)  # (64,)
+        query_pred = model(queries)[:, -1].argmax(-1)  # (n_facts,)
         direct = queries[subject_index : subject_index + 1, : task.LAST_SUBJECT_POSITION + 1]
         direct_pred = int(model(direct)[0, -1].argmax())
     others = torch.arange(len(answers)) != subject_index
@@ -58,7 +58,9 @@ def edit_scores(model: Any, task: Any, subject_index: int, new_city: int) -> dic
     return scores
 
 
-def locate_fact(model: Any, task: Any, n_prompts: int = 16, samples: int = 4) -> Any:
+def locate_fact(
+    model: Any, task: Any, subject_positions: list[int], n_prompts: int = 16, samples: int = 4
+) -> Any:
     """Causal tracing over every (MLP layer, query position), noising the subject tokens."""
     queries = task.query_tokens()[:n_prompts]
     sites = [
@@ -68,7 +70,7 @@ def locate_fact(model: Any, task: Any, n_prompts: int = 16, samples: int = 4) ->
     ]
     metric = AnswerProb(task.answers()[:n_prompts])
     return causal_tracing(
-        model, queries, list(task.SUBJECT_POSITIONS), sites, metric, samples=samples
+        model, queries, subject_positions, sites, metric, samples=samples
     )
 
 
@@ -77,7 +79,7 @@ def run(model_name: str = "facts", n_edits: int = 4, seed: int = 0) -> RecipeRes
     model = zoo.load(model_name)
     task = zoo.task(model_name)
     truth = zoo.ground_truth(model_name)
-    traced = locate_fact(model, task)
+    traced = locate_fact(model, task, truth["subject_positions"])
     located = traced.top(1)[0][0]  # the (layer, position) whose restoration recovers the most
     candidates = [s for s in traced.sites if s.pos != 0]  # <bos> is the same in every prompt
     key_tokens = task.training_batch(torch.Generator().manual_seed(seed + 1), 512).tokens
