@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -178,3 +179,15 @@ def test_export_then_import_reproduces_the_index(index: Path, tmp_path: Path) ->
     today = f"  mi-atlas-added = {{{dt.date.today().isoformat()}}},\n"
     assert again.count(today) == 3
     assert again.replace(today, "") == bib.read_text()
+
+
+def test_docs_python_example_runs(index: Path, monkeypatch) -> None:
+    """The Python example of docs/bibtex.md runs against a papers folder."""
+    docs = (REPO / "docs" / "bibtex.md").read_text(encoding="utf-8")
+    (code,) = re.findall(r"```python\n(.*?)```", docs, flags=re.S)
+    monkeypatch.chdir(index.parent)
+    namespace: dict = {}
+    exec(compile(code, "docs/bibtex.md", "exec"), namespace)
+    assert "mi-atlas-" not in namespace["plain"] and "mi-atlas-venue" in namespace["text"]
+    assert json.loads(namespace["document"])["count"] == len(GOLDEN["papers"])
+    assert len(list(csv.DictReader(io.StringIO(namespace["table"])))) == len(GOLDEN["papers"])
