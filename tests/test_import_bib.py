@@ -663,6 +663,20 @@ def test_command_usage_errors_name_the_closest_id_and_venue(papers: Path) -> Non
     assert result.exit_code == 2 and "did you mean 'NeurIPS'?" in result.stderr
 
 
+def test_command_reports_a_write_failure_and_leaves_no_new_file(papers: Path) -> None:
+    # A folder where the second new entry's file would go: creating that file fails.
+    (papers / "2023-wang-interpretability-wild-circuit-indirect-object.yaml").mkdir()
+    result = CliRunner().invoke(
+        cli, ["import-bib", str(FIXTURES / "zotero.bib"), "--out", str(papers)]
+    )
+    assert result.exit_code == 1
+    assert "cannot write the entries into" in result.stderr
+    assert "no new entry was written" in result.stderr
+    assert sorted(p.name for p in papers.iterdir()) == [
+        "2023-wang-interpretability-wild-circuit-indirect-object.yaml"
+    ]
+
+
 def test_command_on_a_file_without_entries(tmp_path: Path) -> None:
     empty = tmp_path / "notes.bib"
     empty.write_text("% nothing here yet\n", encoding="utf-8")

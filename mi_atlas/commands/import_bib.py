@@ -114,7 +114,12 @@ def import_bib(
         )
     except (TaxonomyError, OSError) as exc:
         fail(str(exc))
-    written = [] if dry_run else report.write(papers_dir)
+    try:
+        written = [] if dry_run else report.write(papers_dir)
+    except OSError as exc:  # report.write removes the new files it made before failing
+        fail(
+            f"cannot write the entries into {papers_dir} ({exc.strerror or exc}); no new entry was written"
+        )
     if as_json:
         emit_json({**report.to_json(), "dry_run": dry_run, "written": [str(p) for p in written]})
     else:
