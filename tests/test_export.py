@@ -79,6 +79,16 @@ def test_special_characters_and_case_are_protected(taxonomy) -> None:
     )
 
 
+def test_newlines_in_text_become_spaces_so_no_line_starts_an_entry(taxonomy) -> None:
+    paper = Paper.model_validate(
+        valid_entry(abstract="First paragraph.\n\n@misc{not-an-entry, title = {x}}\nLast."),
+        context={"taxonomy": taxonomy},
+    )
+    text = to_bibtex([paper])
+    assert "abstract = {First paragraph. @misc\\textbraceleft{}not-an-entry," in text
+    assert list(pybtex_parse(text, "bibtex").entries) == ["2024-arditi-refusal"]
+
+
 def test_entry_types_follow_the_venue_kind(taxonomy) -> None:
     kinds = {"NeurIPS": "inproceedings", "TMLR": "article", "arXiv": "misc", "Blog": "misc"}
     for venue, kind in kinds.items():

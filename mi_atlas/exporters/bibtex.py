@@ -65,7 +65,7 @@ def _entry(paper: Paper, taxonomy: Taxonomy, atlas_fields: bool) -> Entry:
     venue = taxonomy.venues.by_name[paper.venue]
     extras = dict(paper.bibtex)
     entry_type = extras.pop("entrytype", None) or default_entry_type(extras, venue.kind)
-    fields = [("title", _braced(texcodec.protect_title(paper.title)))]
+    fields = [("title", _braced(texcodec.protect_title(texcodec.collapse(paper.title))))]
     if paper.authors:
         fields.append(("author", _braced(" and ".join(_name(a) for a in paper.authors))))
     if entry_type == "inproceedings" and "booktitle" not in extras and venue.kind != "preprint":
@@ -74,7 +74,7 @@ def _entry(paper: Paper, taxonomy: Taxonomy, atlas_fields: bool) -> Entry:
         extras = {"journal": venue.full, **extras}
     for name in ("booktitle", "journal"):
         if name in extras:
-            fields.append((name, _braced(texcodec.escape(extras.pop(name)))))
+            fields.append((name, _braced(_text(extras.pop(name)))))
     fields.append(("year", _braced(str(paper.year))))
     primary_class = None
     for name, value in extras.items():
@@ -90,7 +90,7 @@ def _entry(paper: Paper, taxonomy: Taxonomy, atlas_fields: bool) -> Entry:
         if primary_class:
             fields.append(("primaryClass", _verbatim(primary_class)))
     if paper.abstract:
-        fields.append(("abstract", _braced(texcodec.escape(paper.abstract))))
+        fields.append(("abstract", _braced(_text(paper.abstract))))
     if atlas_fields:
         fields += _atlas(paper)
     return Entry(entry_type, paper.id, [Field(k, v) for k, v in fields])
@@ -106,7 +106,7 @@ def _atlas(paper: Paper) -> list[tuple[str, str]]:
             fields.append((ATLAS + name, _verbatim(value)))
     for name in ("tldr", "notes"):
         if value := getattr(paper, name):
-            fields.append((ATLAS + name, _braced(texcodec.escape(value))))
+            fields.append((ATLAS + name, _braced(_text(value))))
     if paper.added:
         fields.append((ATLAS + "added", _braced(paper.added.isoformat())))
     return fields
@@ -118,7 +118,7 @@ def _braced(text: str) -> str:
 
 def _name(name: str) -> str:
     """One author: escaped; braced whole where BibTeX would split or reorder it."""
-    text = texcodec.escape(name)
+    text = _text(name)
     return _braced(text) if _NEEDS_BRACES.search(name) else text
 
 
@@ -129,11 +129,18 @@ def _value(name: str, value: str) -> str:
         return _verbatim(value)
     if name in _NAME_FIELDS:
         return _braced(" and ".join(_name(n) for n in value.split(" and ")))
-    return _braced(texcodec.escape(value))
+    return _braced(_text(value))
+
+
+def _text(value: str) -> str:
+    """Escaped text on one line: BibTeX reads any run of spaces and newlines as one space, and
+    a line of a value that starts with `@` would end the entry for some readers."""
+    return texcodec.escape(texcodec.collapse(value))
 
 
 def _verbatim(value: str) -> str:
     """Identifiers and links as written, unless their braces would unbalance the file."""
+    value = texcodec.collapse(value)
     depth = 0
     for m in _BRACES.finditer(value):
         depth += 1 if m.group() == "{" else -1
