@@ -173,14 +173,33 @@ def hostile_papers(taxonomy: Taxonomy) -> list[Paper]:
     return papers
 
 
-def build_site(papers_dir: Path, taxonomy_dir: Path, site_dir: Path) -> Path:
-    """Build the repository's mkdocs.yml in-process for these papers, into `site_dir`."""
+def build_site(
+    papers_dir: Path,
+    taxonomy_dir: Path,
+    site_dir: Path,
+    *,
+    results: str = "off",
+    results_cache: Path | None = None,
+) -> Path:
+    """Build the repository's mkdocs.yml in-process for these papers, into `site_dir`.
+
+    `results` is the plugin's results mode: off by default, so a test build never runs the
+    reference implementations (tests/site/test_impl_pages.py builds with cached results)."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
-    saved = {k: os.environ.get(k) for k in ("MI_ATLAS_PAPERS", "MI_ATLAS_TAXONOMY_DIR")}
+    names = (
+        "MI_ATLAS_PAPERS",
+        "MI_ATLAS_TAXONOMY_DIR",
+        "MI_ATLAS_RESULTS",
+        "MI_ATLAS_RESULTS_CACHE",
+    )
+    saved = {k: os.environ.get(k) for k in names}
     os.environ["MI_ATLAS_PAPERS"] = str(papers_dir)
     os.environ["MI_ATLAS_TAXONOMY_DIR"] = str(taxonomy_dir)
+    os.environ["MI_ATLAS_RESULTS"] = results
+    if results_cache is not None:
+        os.environ["MI_ATLAS_RESULTS_CACHE"] = str(results_cache)
     try:
         config = load_config(str(REPO / "mkdocs.yml"), site_dir=str(site_dir))
         build(config)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .catalog import Catalog
 from .routes import Router
@@ -52,6 +53,7 @@ class Site:
     bibtex: Mapping[str, str] = field(default_factory=dict)  # paper id -> its BibTeX entry
     downloads: list[Download] = field(default_factory=list)
     site_name: str = "mi-atlas"
+    results: Any = None  # the build's results.ResultStore (reference implementations on the zoo)
 
     def href(self, from_src: str, to_src: str, **kwargs) -> str:
         return self.router.href(from_src, to_src, **kwargs)

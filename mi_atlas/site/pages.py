@@ -284,7 +284,14 @@ def papers_section(site: Site, axis: str, node: Node, src: str) -> Section:
     return Section(f"Papers ({len(papers)})", table, "papers", late=True)
 
 
-NODE_SECTIONS: list[NodeSection] = [implementation_section, subgoals_section, papers_section]
+def runnable_section(site: Site, axis: str, node: Node, src: str) -> Section:
+    """The implementation with its source, command and zoo results (`impl_section`)."""
+    from .impl_section import implementation_section as section  # imports this module
+
+    return section(site, axis, node, src)
+
+
+NODE_SECTIONS: list[NodeSection] = [runnable_section, subgoals_section, papers_section]
 
 
 def node_sections(site: Site, axis: str, node: Node, src: str) -> list[Section]:

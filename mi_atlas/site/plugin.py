@@ -31,12 +31,13 @@ from .. import taxonomy as taxonomy_module
 from ..index import load_index
 from ..paths import taxonomy_dir as packaged_taxonomy_dir
 from ..taxonomy import AXES, Taxonomy, TaxonomyError, load_taxonomy
-from . import exports, feeds, overview, pages, routes
+from . import exports, feeds, impl_section, overview, pages, routes, scoreboard
 from .catalog import Catalog
 from .config import AtlasConfig
 from .context import Repository, Site
 from .explorer import bibtex_script, papers_script
 from .html import text
+from .results import ResultStore
 
 log = logging.getLogger(f"mkdocs.plugins.{__name__}")
 
@@ -68,8 +69,12 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
     def __init__(self) -> None:
         self.generated: dict[str, GeneratedPage] = {}  # src path -> page, for this build
         self.site: Site | None = None
+        self.serving = False
 
     # -- mkdocs events, in the order mkdocs calls them ------------------------------------
+
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        self.serving = command == "serve"  # `results: auto` computes nothing while serving
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
@@ -121,6 +126,12 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             papers_path=self._repo_path(self.papers_dir, "papers"),
             taxonomy_path=self._repo_path(self.taxonomy_dir, "taxonomy"),
             site_name=config.site_name,
+            results=ResultStore.for_build(
+                self.root,
+                self.config.results,
+                self.config.results_cache_dir,
+                serving=self.serving,
+            ),
         )
         self.generated = {}
         loaded = time.perf_counter()
@@ -250,12 +261,15 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             (routes.MATRIX, "Matrix", overview.matrix_page, ("navigation", "toc")),
             (routes.DOWNLOADS, "Downloads", overview.downloads_page, ()),
             (routes.EXPLORER, "Explorer", overview.explorer_page, ("navigation", "toc")),
+            (scoreboard.ROUTE, scoreboard.TITLE, scoreboard.scoreboard_page, ("navigation",)),
         ):
             yield self._page(
                 config,
                 src,
                 GeneratedPage(title, lambda src=src, r=render: {"page": r(site, src)}, hide=hide),
             )
+        for path, content in impl_section.results_files(site.results):
+            yield File.generated(config, path, content=content)
         yield File.generated(config, routes.EXPLORER_DATA, content=papers_script(catalog))
         yield File.generated(config, routes.EXPLORER_BIBTEX, content=bibtex_script(site.bibtex))
         for download in site.downloads:
