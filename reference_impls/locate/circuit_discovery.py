@@ -41,8 +41,11 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from reference_impls import addressing as A
+from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate._batched_patch import Metric, hook_layer, run_copies
+from reference_impls.locate.metrics import CenteredLogit
 from reference_impls.locate.scores import Scores
+from reference_impls.registry import register_method
 
 
 @dataclass(frozen=True)
@@ -371,3 +374,69 @@ def _pad(x: Tensor, groups: int) -> Tensor:
     if x.shape[0] == groups:
         return x
     return torch.cat([x, x[:1].expand(groups - x.shape[0], *x.shape[1:])])
+
+
+# ---- `mi-atlas run circuit-discovery` ---------------------------------------------------------
+
+
+@register_method("circuit-discovery", default_model="induction")
+def demo(model_name: str) -> dict[str, Any]:
+    """ACDC-style pruning and EAP on the induction task: is the induction circuit what is left?"""
+    run = _zoo.induction(model_name, "circuit-discovery", n=8)
+    threshold = 0.01
+    circuit = acdc(run.model, run.clean, run.corrupted, threshold)
+    eap = edge_attribution_patching(run.model, run.clean, run.corrupted, CenteredLogit(run.answer))
+    kept = [e for e, k in zip(circuit.sites, circuit.meta["kept"], strict=True) if k]
+    check = induction_circuit_check(run.model, run.truth, kept)
+    return {
+        "setting": f"ACDC-style pruning at KL threshold {threshold}; EAP on the centred answer logit",
+        "circuit": circuit.meta["circuit"],
+        "kl_to_full_model": circuit.meta["kl"],
+        "edges": {"total": len(circuit.sites), "kept": len(kept)},
+        "acdc": circuit.to_dict(),
+        "eap_top": [{"edge": str(e), "score": round(v, 6)} for e, v in eap.top(10)],
+        "checks": check,
+        "recovered": all(check.values()),
+    }
+
+
+def induction_circuit_check(model: Any, truth: dict[str, Any], kept: list[Edge]) -> dict[str, bool]:
+    """The planted induction circuit, edge by edge, against a discovered edge set.
+
+    K-composition: every edge into an induction head's key input comes from a planted
+    previous-token head or the embedding, and every induction head's key input has one from a
+    previous-token head; some induction head reaches the unembedding (directly or through an
+    MLP); and no head outside the planted ones keeps an edge.
+    """
+    n_heads, n_kv = A.dims(model).n_heads, A.dims(model).n_kv_heads
+    induction = {tuple(h) for h in truth["induction_heads"]}
+    previous = {tuple(h) for h in truth["previous_token_heads"]}
+    kv_of = {(layer, h // (n_heads // n_kv)) for layer, h in induction}  # their key/value heads
+    into_keys = [
+        e
+        for e in kept
+        if e.downstream.kind == "k" and (e.downstream.layer, e.downstream.head) in kv_of
+    ]
+    heads_used = {
+        (s.layer, s.head) for e in kept for s in (e.upstream, e.downstream) if s.kind == "head_out"
+    }
+    reaches_output = any(
+        e.upstream.kind == "head_out" and (e.upstream.layer, e.upstream.head) in induction
+        and e.downstream.kind in ("resid_post", "mlp_out")
+        for e in kept
+    )  # fmt: skip
+    return {
+        "keys_read_previous_token_heads": all(
+            e.upstream.kind == "embed" or (e.upstream.layer, e.upstream.head) in previous
+            for e in into_keys
+        ),
+        "every_induction_key_has_a_previous_token_head": all(
+            any(
+                (e.downstream.layer, e.downstream.head) == kv and e.upstream.kind == "head_out"
+                for e in into_keys
+            )
+            for kv in kv_of
+        ),
+        "induction_heads_reach_the_output": reaches_output,
+        "no_unplanted_head": heads_used <= induction | previous,
+    }

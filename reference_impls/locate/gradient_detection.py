@@ -27,9 +27,13 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from reference_impls import addressing as A
 from reference_impls.addressing import Site
+from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate._batched_patch import Metric, hook_layer, run_copies
+from reference_impls.locate.metrics import CenteredLogit
 from reference_impls.locate.scores import Scores
+from reference_impls.registry import register_method
 
 
 def gradient_x_activation(
@@ -150,3 +154,29 @@ def _activations_and_gradients(
         dict(zip(hooks, grads, strict=True)),
         float(value.detach()),
     )
+
+
+# ---- `mi-atlas run gradient-detection` --------------------------------------------------------
+
+
+@register_method("gradient-detection", default_model="induction")
+def demo(model_name: str) -> dict[str, Any]:
+    """Integrated gradients and gradient x activation over every head at every position."""
+    run = _zoo.induction(model_name, "gradient-detection")
+    metric = CenteredLogit(run.answer)
+    sites = A.heads(run.model, "out", positions=run.last + 1)
+    ig = integrated_gradients(run.model, run.clean, sites, metric, baseline=run.corrupted)
+    gxa = gradient_x_activation(run.model, run.clean, sites, metric)
+    # the induction circuit at the positions where it acts: induction heads at the last
+    # position, previous-token heads at A_L's first copy (the key the induction heads look for)
+    planted = run.induction_heads(pos=run.last) + run.previous_token_heads(pos=run.length)
+    found = _zoo.recovery(ig, planted)
+    return {
+        "setting": "integrated gradients from the corrupted run's head outputs to the clean ones",
+        "metric": "answer logit minus mean logit at the last position",
+        "scores": ig.to_dict(),
+        **{k: v for k, v in found.items() if k != "recovered"},
+        "completeness": ig.meta["hooks"],
+        "gradient_x_activation": _zoo.recovery(gxa, planted),
+        "recovered": found["recovered"],
+    }

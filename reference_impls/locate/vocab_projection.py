@@ -27,7 +27,9 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from reference_impls import addressing as A
+from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate.scores import Scores
+from reference_impls.registry import register_method
 
 
 def lens_logits(
@@ -142,3 +144,31 @@ def copying_scores(model: Any, tokens: Sequence[int] | None = None) -> Scores:
 
 def _absolute(pos: int, tokens: Tensor) -> int:
     return pos if pos >= 0 else tokens.shape[1] + pos
+
+
+# ---- `mi-atlas run vocab-projection` ----------------------------------------------------------
+
+
+@register_method("vocab-projection", default_model="induction")
+def demo(model_name: str) -> dict[str, Any]:
+    """Logit lens on induction prompts, and the copying score of every head's OV circuit."""
+    run = _zoo.induction(model_name, "vocab-projection")
+    lens = logit_lens(run.model, run.clean, run.answer)
+    words = range(3, run.model.cfg.d_vocab)  # the task's words, not <pad> <bos> <unk>
+    copying = copying_scores(run.model, tokens=words)
+    planted = run.induction_heads()
+    found = _zoo.recovery(copying, planted)
+    induction_layer = min(layer for layer, _ in run.truth["induction_heads"])
+    return {
+        "logit_lens": {
+            "scores": lens.to_dict(),
+            "top1_by_layer": lens.meta["top1"].tolist(),
+            "first_layer": lens.meta["first_layer"],
+            "expected_first_layer": induction_layer,
+        },
+        "ov_copying": {
+            "scores": copying.to_dict(),
+            **{k: v for k, v in found.items() if k != "recovered"},
+        },
+        "recovered": found["recovered"] and lens.meta["first_layer"] == induction_layer,
+    }

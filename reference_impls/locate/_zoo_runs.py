@@ -1,0 +1,89 @@
+"""Shared plumbing of the locate methods' `mi-atlas run` demos on zoo models.
+
+Each method module registers one demo (`fn(model_name) -> dict`) that picks the inputs its
+zoo task provides, runs the method and compares the ranking with the card's ground truth. What
+they share lives here: the induction task's clean/corrupted pairs and planted sites, and the
+one-sentence error for a zoo model a method has no demo for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor
+
+from reference_impls import addressing as A
+from reference_impls.locate.scores import Scores
+from reference_impls.registry import RegistryError
+
+BATCH = 16  # prompt pairs per demo: enough for stable rankings, a second on a laptop CPU
+
+
+@dataclass
+class Induction:
+    """The induction task's patching pair and its planted heads on one zoo model."""
+
+    model: Any
+    truth: dict[str, Any]
+    clean: Tensor  # <bos> A_1..A_L A_1..A_{L-1}: the model predicts A_L at the last position
+    corrupted: Tensor  # <bos> B_1..B_L A_1..A_{L-1}: nothing to induct from
+    answer: Tensor
+    length: int  # L: position L holds A_L's first copy, the induction head's target
+
+    @property
+    def last(self) -> int:
+        return self.clean.shape[1] - 1
+
+    def induction_heads(self, pos: int | None = None) -> list[A.Site]:
+        return [A.head(layer, h, pos=pos) for layer, h in self.truth["induction_heads"]]
+
+    def previous_token_heads(self, pos: int | None = None) -> list[A.Site]:
+        return [A.head(layer, h, pos=pos) for layer, h in self.truth["previous_token_heads"]]
+
+
+def induction(model_name: str, method: str, n: int = BATCH, length: int = 6) -> Induction:
+    """Load an induction zoo model and its patching pair, or say which models the method runs on."""
+    from reference_impls import zoo
+
+    truth = zoo.ground_truth(model_name)
+    if "induction_heads" not in truth:
+        raise unsupported(method, model_name, "a model with planted induction heads")
+    model = zoo.load(model_name)
+    clean, corrupted, answer = zoo.task(model_name).patching_pair(n=n, length=length)
+    return Induction(model, truth, clean, corrupted, answer, length)
+
+
+def unsupported(method: str, model_name: str, needs: str) -> RegistryError:
+    """The error for a zoo model the method's demo cannot use."""
+    from reference_impls import zoo
+
+    return RegistryError(
+        f"{method} has no demo for zoo model {model_name!r}; it needs {needs}: "
+        f"{', '.join(n for n in zoo.names() if _fits(n, needs))}"
+    )
+
+
+def _fits(name: str, needs: str) -> bool:
+    from reference_impls import zoo
+
+    truth = zoo.ground_truth(name)
+    keys = {
+        "a model with planted induction heads": ("induction_heads",),
+        "a model with planted induction heads or a located fact": ("induction_heads", "mlp_layer"),
+        "a model with planted language neurons": ("language_neurons",),
+        "a model with a planted residual direction": ("direction",),
+    }.get(needs, ())
+    return any(k in truth for k in keys)
+
+
+def recovery(scores: Scores, planted: list[A.Site]) -> dict[str, Any]:
+    """How the planted sites rank: recovered (exactly the top k), margin, ranks and the top k."""
+    k = len(planted)
+    return {
+        "planted": [str(s) for s in planted],
+        "top": [{"site": str(s), "score": round(v, 6)} for s, v in scores.top(max(k, 5))],
+        "planted_ranks": {str(s): scores.rank(s) for s in planted},
+        "margin": scores.margin(planted),
+        "recovered": scores.recovered(planted),
+    }
