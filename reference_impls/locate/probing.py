@@ -25,7 +25,9 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from reference_impls import addressing as A
+from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate.scores import Scores
+from reference_impls.registry import register_method
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,8 @@ def probe(
 
     `types` (e.g. the token at the probed position) defines the control task; `meta` then has
     `control_accuracy` and `selectivity`. Also in `meta`: `train_accuracy`, the split sizes,
-    and the majority-class baseline accuracy on the test split.
+    the majority-class baseline accuracy on the test split, and (left out of JSON) the split
+    and the fitted `Probes`.
     """
     x = features(model, tokens, sites)
     n_classes = int(labels.max()) + 1
@@ -154,6 +157,7 @@ def probe(
         "n_test": n_test,
         "majority_baseline": majority,
         "_split": (train, test),
+        "_probes": probes,
     }
     if types is not None:
         control = control_labels(types, n_classes, seed)
@@ -167,3 +171,40 @@ def probe(
         meaning="held-out accuracy of a logistic-regression probe trained on the site",
         **meta,
     )
+
+
+# ---- `mi-atlas run probing` -------------------------------------------------------------------
+
+
+@register_method("probing", default_model="refusal")
+def demo(model_name: str) -> dict[str, Any]:
+    """Probe "does the prompt hold a trigger word?" from the residual stream at every layer."""
+    from reference_impls import zoo
+
+    truth = zoo.ground_truth(model_name)
+    if "direction" not in truth:
+        raise _zoo.unsupported("probing", model_name, "a model with a planted residual direction")
+    model, task = zoo.load(model_name), zoo.task(model_name)
+    n = 200
+    tokens = torch.cat([task.prompts(True, n, seed=1), task.prompts(False, n, seed=2)])
+    labels = torch.cat([torch.ones(n), torch.zeros(n)]).long()
+    pos = truth["position"]
+    sites = [A.resid(layer, pos=pos) for layer in range(model.cfg.n_layers)]
+    sites.append(A.resid(model.cfg.n_layers - 1, pos=pos, where="post"))
+    # control task: a random label per word just before the "?" (Hewitt & Liang)
+    scores = probe(model, tokens, labels, sites, types=tokens[:, pos - 1])
+    # the stream carries the trigger from the planted layer on; before it, at "?", it cannot
+    planted = [s for s in sites if s.layer >= truth["layer"]]
+    found = _zoo.recovery(scores, planted)
+    probes = scores.meta["_probes"]
+    at = sites.index(A.resid(truth["layer"], pos=pos))
+    weight = probes.weight[at, :, 0].float()
+    direction = torch.tensor(truth["direction"])
+    cosine = float(torch.nn.functional.cosine_similarity(weight, direction, dim=0))
+    return {
+        "setting": f"{n} trigger and {n} benign prompts; logistic probes on the residual stream at the '?' position",
+        "scores": scores.to_dict(),
+        **{k: v for k, v in found.items() if k != "recovered"},
+        "probe_cosine_with_planted_direction": cosine,
+        "recovered": found["recovered"] and found["margin"] > 0.3 and cosine > 0.5,
+    }
