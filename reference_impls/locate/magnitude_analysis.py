@@ -26,7 +26,9 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from reference_impls import addressing as A
+from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate.scores import Scores
+from reference_impls.registry import register_method
 
 # a condition: token ids, optionally with a mask of the positions whose activations count
 Condition = Int[Tensor, "batch pos"] | tuple[Int[Tensor, "batch pos"], Bool[Tensor, "batch pos"]]
@@ -67,14 +69,16 @@ def site_activations(
 def condition_statistics(
     model: Any, conditions: Mapping[str, Condition], sites: Sequence[A.Site]
 ) -> dict[str, Float[Tensor, "site condition"]]:
-    """Per site and condition: `mean`, `std`, and `p_active`, the fraction of counted tokens where
-    the site fires (a neuron's pre-activation > 0; any other site's value > 0)."""
-    stats: dict[str, list[Tensor]] = {"mean": [], "std": [], "p_active": []}
+    """Per site and condition: `mean`, `std`, `mean_abs` (the magnitude) and `p_active`, the
+    fraction of counted tokens where the site fires (a neuron's pre-activation > 0; any other
+    site's value > 0)."""
+    stats: dict[str, list[Tensor]] = {"mean": [], "std": [], "mean_abs": [], "p_active": []}
     for condition in conditions.values():
         acts = site_activations(model, condition, sites)  # (site, n)
         fires = site_activations(model, condition, sites, pre_activation=True) > 0
         stats["mean"].append(acts.mean(dim=1))
         stats["std"].append(acts.std(dim=1))
+        stats["mean_abs"].append(acts.abs().mean(dim=1))
         stats["p_active"].append(fires.float().mean(dim=1))
     return {name: torch.stack(values, dim=1) for name, values in stats.items()}
 
@@ -88,35 +92,43 @@ def lape(
     model: Any,
     conditions: Mapping[str, Condition],
     sites: Sequence[A.Site],
-    min_p_active: float | None = None,
+    statistic: str = "p_active",
+    min_level: float | None = None,
 ) -> Scores:
     """Language activation probability entropy, negated so that specific sites score highest.
 
-    p_c = P(activation > 0 | condition c); LAPE = -sum_c q_c log q_c with q = p / sum_c p. A
-    site that fires for one condition only has LAPE 0 (score 0, the maximum); one that fires
-    equally for all k conditions has log k. Sites whose largest p_c is below `min_p_active`
-    (default, as Tang et al.: the 95th percentile of all p_c) fire too rarely to be called
-    specific and are scored -log k - 1, below every other site. `meta["condition"]` names the
-    condition each site prefers.
+    With the default `statistic="p_active"` this is Tang et al.'s LAPE: p_c = P(activation > 0 |
+    condition c), q = p / sum_c p, LAPE = -sum_c q_c log q_c. A site that fires for one condition
+    only has LAPE 0 (score 0, the maximum); one that fires equally for all k conditions has
+    log k. `statistic="mean_abs"` puts the mean activation magnitude in place of p: the same
+    entropy, for neurons that are silenced (near zero) rather than switched off (negative)
+    on the other conditions. Sites whose largest statistic is below `min_level` (default for
+    p_active, as Tang et al.: the 95th percentile of all p_c; for mean_abs: none) are too rarely
+    active to be called specific and score -log k - 1, below every other site.
+    `meta["condition"]` names the condition each site prefers.
     """
+    if statistic not in ("p_active", "mean_abs"):
+        raise ValueError(f"statistic={statistic!r} is not 'p_active' or 'mean_abs'")
     names = list(conditions)
     stats = condition_statistics(model, conditions, sites)
-    p = stats["p_active"]  # (site, condition)
+    p = stats[statistic]  # (site, condition)
     q = p / p.sum(dim=1, keepdim=True).clamp_min(1e-12)
     entropy = -(q * q.clamp_min(1e-12).log()).sum(dim=1)
     score = -entropy
-    if min_p_active is None:
-        min_p_active = float(torch.quantile(p.flatten(), 0.95))
-    score[p.max(dim=1).values < min_p_active] = -torch.log(torch.tensor(float(len(names)))) - 1
+    if min_level is None:
+        min_level = float(torch.quantile(p.flatten(), 0.95)) if statistic == "p_active" else 0.0
+    score[p.max(dim=1).values < min_level] = -torch.log(torch.tensor(float(len(names)))) - 1
     return Scores.flat(
         score,
         sites,
-        method="lape",
-        meaning="minus the entropy of the per-condition activation probabilities (0 = one condition only)",
+        method="lape" if statistic == "p_active" else "magnitude-entropy",
+        meaning=f"minus the entropy of the per-condition {statistic} (0 = one condition only)",
         conditions=names,
-        min_p_active=min_p_active,
+        statistic=statistic,
+        min_level=min_level,
         condition=[names[i] for i in p.argmax(dim=1).tolist()],
-        p_active=p,
+        p_active=stats["p_active"],
+        mean_abs=stats["mean_abs"],
         mean=stats["mean"],
     )
 
@@ -149,3 +161,49 @@ def mean_difference(
         mean_target=on.mean(dim=1),
         mean_rest=off.mean(dim=1),
     )
+
+
+# ---- `mi-atlas run magnitude-analysis` --------------------------------------------------------
+
+
+@register_method("magnitude-analysis", default_model="bilingual")
+def demo(model_name: str) -> dict[str, Any]:
+    """Find each language's neurons from activation magnitudes on sentences of both languages."""
+    from reference_impls import zoo
+
+    truth = zoo.ground_truth(model_name)
+    if "language_neurons" not in truth:
+        raise _zoo.unsupported(
+            "magnitude-analysis", model_name, "a model with planted language neurons"
+        )
+    model, task = zoo.load(model_name), zoo.task(model_name)
+    languages = {lang: task.sentences(lang, 64, seed=1) for lang in truth["languages"]}
+    layers: dict[str, Any] = {}
+    recovered = True
+    for layer in range(model.cfg.n_layers):
+        planted = truth["language_neurons"][str(layer)]
+        specific = [A.neuron(layer, j) for lang in truth["languages"] for j in planted[lang]]
+        scores = lape(model, languages, A.neurons(model, layer), statistic="mean_abs")
+        tokens_lape = lape(model, languages, A.neurons(model, layer))  # Tang et al.'s statistic
+        top = scores.ranking()[: len(specific)]
+        precision = sum(s in specific for s in top) / len(specific)
+        labelled = sum(
+            s.index in planted.get(scores.meta["condition"][s.index], []) for s in top
+        ) / len(specific)
+        layers[str(layer)] = {
+            "planted": len(specific),
+            "precision_at_planted": precision,
+            "language_correct": labelled,
+            "margin": scores.margin(specific),
+            "lape_p_active_precision": sum(
+                s in specific for s in tokens_lape.ranking()[: len(specific)]
+            )
+            / len(specific),
+            "scores": scores.to_dict(),
+        }
+        recovered = recovered and precision >= 0.9 and labelled >= 0.9
+    return {
+        "setting": "64 sentences per language; per neuron the entropy of its mean |activation| across languages",
+        "layers": layers,
+        "recovered": recovered,
+    }
