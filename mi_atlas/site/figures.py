@@ -158,7 +158,7 @@ class Bar:
     label: str  # the series: "before", "after", "control", ...
     value: float | None
     series: str = "value"  # a key of SERIES_COLOURS
-    planted: bool = False  # this bar is the planted / located condition
+    located: bool = False  # this bar is the condition that steered the located sites
 
 
 def bars(
@@ -187,14 +187,13 @@ def bars(
             v = bar.value
             w = 0.0 if v is None or v != v else span * abs(v) / peak
             colour = SERIES_COLOURS.get(bar.series, SERIES_COLOURS["value"])
-            cls = "mi-bar mi-planted" if bar.planted else "mi-bar"
-            attrs = f' data-planted="{text(bar.label)}"' if bar.planted else ""
+            cls = "mi-bar mi-bar--located" if bar.located else "mi-bar"
             body.append(
                 f'<text x="{label_w}" y="{y + 11}" font-size="10" fill="currentColor">'
                 f"{text(bar.label)}</text>"
-                f'<rect class="{cls}"{attrs} x="{label_w + series_w}" y="{y}" width="{w:.1f}" '
+                f'<rect class="{cls}" x="{label_w + series_w}" y="{y}" width="{w:.1f}" '
                 f'height="{bar_h}" fill="{colour}"'
-                + (f' stroke="{PLANTED_STROKE}" stroke-width="2"' if bar.planted else "")
+                + (' stroke="currentColor" stroke-width="1"' if bar.located else "")
                 + f"><title>{text(f'{name}, {bar.label}: {fmt(v)}')}</title></rect>"
                 f'<text x="{label_w + series_w + w + 4:.1f}" y="{y + 11}" font-size="10" '
                 f'fill="currentColor">{text(fmt(v))}</text>'

@@ -72,13 +72,15 @@ def _runnable_body(site: Site, store: ResultStore | None, axis: str, node: Node,
     for runnable in runnables:
         model = runnable.default_model
         variant = "" if runnable.name == node.id else "variant "
-        parts.append(
+        parts += [
+            f'<div class="mi-run" data-method="{text(runnable.name)}" data-model="{text(model)}">',
             f'<p class="mi-impl-summary">{text(runnable.summary)} '
             f'<span class="mi-muted">({variant}{what} <code>{text(runnable.name)}</code>, '
-            f"zoo model <code>{text(model or '—')}</code>)</span></p>"
-        )
-        parts.append(_command(runnable.name, model))
-        parts.append(_result_block(site, store, store.outcome(runnable.name), src))
+            f"zoo model <code>{text(model or '—')}</code>)</span></p>",
+            _command(runnable.name, model),
+            _result_block(site, store, store.outcome(runnable.name), src),
+            "</div>",
+        ]
     if not runnables:
         if listing is not None:
             error = _import_error(listing, files)
@@ -139,7 +141,7 @@ def _result_block(site: Site, store: ResultStore | None, out: Outcome, src: str)
     json_href = site.href(src, RESULTS_ROUTE.format(name=out.name, model=out.model))
     timing = f"computed in {out.seconds:.1f} s" if out.seconds is not None else "computed"
     return (
-        f'<div class="mi-result" data-method="{text(out.name)}" data-model="{text(out.model)}">'
+        '<div class="mi-run-result">'
         f'<h3 id="result-{text(out.name)}">Result on the zoo model '
         f"<code>{text(out.model)}</code></h3>"
         + (

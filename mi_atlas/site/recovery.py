@@ -98,21 +98,42 @@ def planted_description(truth: dict[str, Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class ScoreBlock:
-    """One set of scores over sites found in a result (`path` says where)."""
+    """One set of scores over sites found in a result (`path` says where).
+
+    `named` is the runner's own list of the planted sites for its setting (their labels), when
+    the result carries one next to the scores or above them (`"planted": [...]`): the card says
+    which heads are planted, the runner knows at which positions they act in its prompts.
+    """
 
     path: str
     scores: list[float]
     sites: list[dict[str, Any]]
     meaning: str = ""
+    named: tuple[str, ...] | None = None
+
+    def planted(self, i: int, truth: dict[str, Any]) -> str | None:
+        """What site `i` is per the ground truth, or None if it is not planted here."""
+        site = self.sites[i]
+        if self.named is None:
+            return planted_label(site, truth)
+        if site.get("label") not in self.named:
+            return None
+        # the kind of component (induction head, ...) from the card, whatever the position
+        return planted_label({**site, "pos": None}, truth) or "planted site"
 
 
 def is_site(value: Any) -> bool:
     return isinstance(value, dict) and "kind" in value and "label" in value
 
 
-def score_blocks(result: Any, path: str = "result") -> Iterator[ScoreBlock]:
+def score_blocks(
+    result: Any, path: str = "result", named: tuple[str, ...] | None = None
+) -> Iterator[ScoreBlock]:
     """Every {"scores": [...], "sites": [...]} of equal length inside a result, depth first."""
     if isinstance(result, dict):
+        listed = result.get("planted")
+        if isinstance(listed, list) and listed and all(isinstance(v, str) for v in listed):
+            named = tuple(listed)
         scores, sites = result.get("scores"), result.get("sites")
         if (
             isinstance(scores, list)
@@ -127,13 +148,14 @@ def score_blocks(result: Any, path: str = "result") -> Iterator[ScoreBlock]:
                 [float("nan") if v is None else float(v) for v in scores],
                 sites,
                 str(result.get("meaning") or ""),
+                named,
             )
             return
         for key, value in result.items():
-            yield from score_blocks(value, f"{path}.{key}")
+            yield from score_blocks(value, f"{path}.{key}", named)
     elif isinstance(result, list) and result and not all(is_site(v) for v in result):
         for k, value in enumerate(result[:50]):
-            yield from score_blocks(value, f"{path}[{k}]")
+            yield from score_blocks(value, f"{path}[{k}]", named)
 
 
 def site_lists(result: Any, path: str = "result") -> Iterator[tuple[str, list[dict[str, Any]]]]:
@@ -170,7 +192,7 @@ class Ranking:
 
 def ranking(block: ScoreBlock, truth: dict[str, Any]) -> Ranking | None:
     """Ranks and AUC of the planted sites in `block`; None if none of its sites is planted."""
-    labels = [planted_label(site, truth) for site in block.sites]
+    labels = [block.planted(i, truth) for i in range(len(block.sites))]
     if not any(labels):
         return None
     # Rank by score, highest first; NaN last; ties keep site order (as Scores.ranking does).

@@ -27,6 +27,14 @@ MAX_ROWS = 24  # rows of a numbers table
 HEAD_LIKE = ("head_out", "q", "k", "v", "pattern")
 FIELDS = ("layer", "head", "index", "pos")
 PREFIX = {"layer": "L", "head": "H", "index": "#", "pos": "@"}
+# TransformerLens hook of the layer-level site kinds (reference_impls/addressing.py)
+HOOKS = {
+    "resid_pre": "blocks.{layer}.hook_resid_pre",
+    "resid_mid": "blocks.{layer}.hook_resid_mid",
+    "resid_post": "blocks.{layer}.hook_resid_post",
+    "attn_out": "blocks.{layer}.hook_attn_out",
+    "mlp_out": "blocks.{layer}.hook_mlp_out",
+}
 TITLES = {"layer": "layer", "head": "head", "index": "neuron / feature", "pos": "position"}
 
 
@@ -70,7 +78,7 @@ def grids(block: recovery.ScoreBlock, truth: dict[str, Any]) -> Iterator[tuple[s
             r = r_index[tuple(site.get(f) for f in row_fields)]
             c = c_index[site.get(col) if col else None]
             values[r][c] = block.scores[i]
-            planted[r][c] = recovery.planted_label(site, truth)
+            planted[r][c] = block.planted(i, truth)
         yield (
             kind,
             Grid(
@@ -126,12 +134,12 @@ def _ranking_table(block: recovery.ScoreBlock, truth: dict[str, Any]) -> str:
     )
     show = order[:8]
     if ranked:
-        planted_idx = [i for i, s in enumerate(block.sites) if recovery.planted_label(s, truth)]
+        planted_idx = [i for i in range(len(block.sites)) if block.planted(i, truth)]
         show += [i for i in planted_idx if i not in show][: MAX_ROWS - len(show)]
     rows = []
     rank_of = {i: r + 1 for r, i in enumerate(order)}
     for i in sorted(show, key=lambda i: rank_of[i]):
-        label = recovery.planted_label(block.sites[i], truth)
+        label = block.planted(i, truth)
         mark = f'<span class="mi-planted-tag">planted: {text(label)}</span>' if label else ""
         rows.append(
             f'<tr class="{"mi-planted-row" if label else ""}"><td>{rank_of[i]}</td>'
@@ -179,7 +187,7 @@ def _recipe_view(
             str(m.get("name") or "metric"),
             [
                 Bar("before", _float(m.get("before")), "before"),
-                Bar("after (located)", _float(m.get("after")), "after", planted=True),
+                Bar("after (located)", _float(m.get("after")), "after", located=True),
                 Bar("control (random)", _float(m.get("control")), "control"),
             ],
         )
@@ -322,10 +330,14 @@ def _site_map(
     lists = list(recovery.site_lists(result))
     chosen = [(p, s) for p, s in lists if "control" not in p.rsplit(".", 1)[-1]]
     control = [(p, s) for p, s in lists if "control" in p.rsplit(".", 1)[-1]]
-    if not chosen:
+    if chosen:
+        path, sites = chosen[0]
+        kind = sites[0].get("kind")
+    elif isinstance(result, dict) and result.get("sites") == [] and _kind_of(truth):
+        # located nothing: still show where the planted sites are, with nothing chosen
+        path, sites, kind = "result.sites", [], _kind_of(truth)
+    else:
         return None
-    path, sites = chosen[0]
-    kind = sites[0].get("kind")
     same = [s for s in sites if s.get("kind") == kind]
     ctrl = [s for _, group in control[:1] for s in group if s.get("kind") == kind]
     dims = _dims(card, kind, same + ctrl, truth)
@@ -337,9 +349,8 @@ def _site_map(
     for layer in range(n_layers):
         for c in range(n_cols):
             probe = {"kind": kind, "layer": layer, col_field: c}
-            for s in same:
-                if s.get("hook_name") and s.get("layer") == layer:
-                    probe["hook_name"] = s["hook_name"]
+            if kind in HOOKS:
+                probe["hook_name"] = HOOKS[kind].format(layer=layer)
             planted[layer][c] = recovery.planted_label(probe, truth)
     for s in ctrl:
         _put(grid_values, s, col_field, -1.0)
@@ -354,6 +365,8 @@ def _site_map(
         col_title=TITLES[col_field],
     )
     name = path.rsplit(".", 1)[-1].replace("_", " ")
+    if not same:
+        name += " (none)"
     svg = figures.heatmap(
         grid,
         fig_id=fig_id,
@@ -367,6 +380,16 @@ def _site_map(
         f'and <span class="mi-key mi-key--control">the random control</span>; '
         "planted sites outlined.",
     )
+
+
+def _kind_of(truth: dict[str, Any]) -> str | None:
+    """The site kind a ground truth plants, for a map with no chosen site to take it from."""
+    if truth.get("language_neurons"):
+        return "neuron"
+    if truth.get("induction_heads"):
+        return "head_out"
+    name = str(truth.get("hook") or "").rsplit(".", 1)[-1]  # e.g. "hook_resid_pre"
+    return next((kind for kind, hook in HOOKS.items() if hook.endswith("." + name)), None)
 
 
 def _put(values: list[list[float | None]], site: dict[str, Any], col: str, v: float) -> None:

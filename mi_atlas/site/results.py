@@ -4,13 +4,14 @@ A node page shows what its method found on a zoo model. The numbers come from
 `reference_impls.registry.run(name, model)`, the very function behind `mi-atlas run NAME
 --model MODEL --json`, and the cached document is that command's JSON (`_clean`ed the same way).
 Each run is cached in `<cache_dir>/<key>.json`, where the key is a SHA-256 over everything the
-run depends on: the source of every module under `reference_impls/` (a method's module imports
-the addressing, the zoo, shared metrics and other methods, and the registry imports every
-module, so the whole package is the honest closure), every file of the zoo model's checkpoint
-(weights, config, tokenizer, card), the method name and model name (the only inputs a run takes:
-its data comes from the zoo's task code, already hashed), and the installed versions of torch,
-transformers and transformer-lens. An unchanged rebuild reads the cache; any change to a
-method, the zoo or a library reruns it, so a page never shows a stale figure.
+run depends on: the source of every `reference_impls` module the run can execute (the
+registering module and its imports, transitively, with the zoo task module of the model:
+`closure.py`), every file of the zoo model's checkpoint (weights, config, tokenizer, card), the
+method name and model name (the only inputs a run takes: its data comes from the zoo's task
+code, already hashed), and the installed versions of torch, transformers, transformer-lens and
+numpy. An unchanged rebuild reads the cache; a change to the method, to anything it imports,
+to the zoo model or to a library reruns it, so a page never shows a stale figure, and a change
+to one method does not rerun the others.
 
 The list of runnables (names, kinds, default models, modules) is cached the same way, keyed by
 the package source, `benchmarks/*.py` and the zoo's cards, so a rebuild whose results are all
@@ -33,6 +34,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .closure import ImportClosure
 
 log = logging.getLogger(f"mkdocs.plugins.{__name__}")
 
@@ -163,6 +166,7 @@ class Hashes:
         self.benchmarks_dir = package_dir.parent / "benchmarks"
         self._models: dict[str, str] = {}
         self.code = _digest_files(_source_files(package_dir), package_dir)
+        self.closure = ImportClosure(package_dir)
         self.libraries = library_versions()
 
     def model(self, name: str) -> str:
@@ -187,19 +191,34 @@ class Hashes:
             }
         )
 
+    def code_files(self, model: str, module_file: Path | None) -> list[Path]:
+        """The source a run of `module_file`'s runnable on `model` can execute (closure.py);
+        the whole package when the module's file is unknown."""
+        if module_file is None or not module_file.is_file():
+            return _source_files(self.package_dir)
+        task = self._task_module(model)
+        extra = (f"{self.package_dir.name}.zoo.tasks.{task}",) if task else ()
+        return self.closure.files(module_file, extra)
+
     def run_key(self, name: str, model: str, module_file: Path | None) -> str:
-        parts: dict[str, Any] = {
-            "what": "run",
-            "name": name,
-            "model": model,
-            "code": self.code,
-            "model_files": self.model(model),
-            "libraries": self.libraries,
-        }
-        if module_file is not None and self.package_dir not in module_file.parents:
-            # a runnable registered from outside the package (a benchmarks/ file): hash it too
-            parts["module_file"] = hashlib.sha256(module_file.read_bytes()).hexdigest()
-        return _key(parts)
+        return _key(
+            {
+                "what": "run",
+                "name": name,
+                "model": model,
+                "code": _digest_files(self.code_files(model, module_file), self.package_dir.parent),
+                "model_files": self.model(model),
+                "libraries": self.libraries,
+            }
+        )
+
+    def _task_module(self, model: str) -> str | None:
+        try:
+            card = json.loads((self.models_dir / model / "card.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        task = card.get("task_module")
+        return task if isinstance(task, str) else None
 
 
 def _key(parts: dict[str, Any]) -> str:
