@@ -41,10 +41,13 @@ def tokens(text: str) -> list[str]:
 
 
 def term_matches(term: str, words: list[str]) -> bool:
-    """A query term matches a word it begins, or (5+ letters) one within 20% edits of it."""
+    """A query term matches a word it begins (2+ letters; a single letter only the same
+    word), or (5+ letters) a word within 20% edits of it."""
     limit = round(0.2 * len(term)) if len(term) >= 5 else 0
     return any(
-        w.startswith(term) or (limit and Levenshtein.distance(term, w) <= limit) for w in words
+        (w.startswith(term) if len(term) >= 2 else w == term)
+        or (limit and Levenshtein.distance(term, w) <= limit)
+        for w in words
     )
 
 
@@ -132,7 +135,9 @@ def test_year_range_and_venue_filters(page, site_url, site_data):
     assert shown(page) == want and want
 
 
-@pytest.mark.parametrize("q", ["refusal", "nanda", "sparse heads", "Locating editing", "rank-one"])
+@pytest.mark.parametrize(
+    "q", ["refusal", "nanda", "sparse heads", "Locating editing", "rank-one", "refusal a"]
+)
 def test_search_over_titles_authors_and_abstracts(page, site_url, site_data, q):
     open_explorer(page, site_url)
     page.fill("#mi-q", q)

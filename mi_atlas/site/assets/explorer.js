@@ -76,7 +76,9 @@
       },
       searchOptions: {
         combineWith: "AND",
-        prefix: true,
+        // A one-letter prefix matches nearly every word (200 ms over 10,000 papers) and
+        // narrows nothing: single letters match whole words only.
+        prefix: function (term) { return term.length >= 2; },
         fuzzy: function (term) { return term.length >= 5 ? 0.2 : false; },
         boost: { t: 3, a: 2 },
       },
