@@ -8,7 +8,6 @@ commands that need it. Exit codes: 0 success, 1 problems in the user's input, 2 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import click
 
@@ -29,7 +28,7 @@ class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use (click docs, "Lazily loading subcommands")."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in COMMANDS if self._available(name))
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = COMMANDS.get(name)
@@ -38,11 +37,6 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         module = importlib.import_module(module_name)
         return getattr(module, attr)
-
-    @staticmethod
-    def _available(name: str) -> bool:
-        module_name = COMMANDS[name].split(":")[0]
-        return importlib.util.find_spec(module_name) is not None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
