@@ -74,19 +74,31 @@ class Grid:
     col_title: str = ""
 
 
-def heatmap(grid: Grid, *, fig_id: str, title: str, description: str) -> str:
-    """The grid as an SVG heat-map; planted cells outlined in orange and labelled."""
+def heatmap(
+    grid: Grid,
+    *,
+    fig_id: str,
+    title: str,
+    description: str,
+    show_values: bool | None = None,
+    legend: str | None = None,
+) -> str:
+    """The grid as an SVG heat-map; planted cells outlined in orange and labelled.
+
+    Values are printed in the cells when they fit (`show_values` None) or when asked;
+    `legend` replaces the colour scale's description (for a categorical map)."""
     n_rows, n_cols = len(grid.rows), len(grid.cols)
     finite = [v for row in grid.values for v in row if v is not None and v == v]
     peak = max((abs(v) for v in finite), default=0.0)
     diverging = any(v < 0 for v in finite)
     cw = max(5, min(48, 640 // max(n_cols, 1)))
     ch = max(12, min(30, 360 // max(n_rows, 1)))
-    show_values = cw >= 40 and ch >= 20
+    if show_values is None:
+        show_values = cw >= 40 and ch >= 20
     left = 12 + 7 * max((len(r) for r in grid.rows), default=1)
     top = 34
-    width = left + cw * n_cols + 12
-    height = top + ch * n_rows + 44
+    width = max(left + cw * n_cols + 12, 300)
+    height = top + ch * n_rows + 50
     step = max(1, math.ceil(n_cols / max(1, (cw * n_cols) // 28)))  # column labels that fit
     parts = [
         f'<svg class="mi-figure mi-heatmap" role="img" aria-labelledby="{fig_id}-t {fig_id}-d" '
@@ -141,13 +153,14 @@ def heatmap(grid: Grid, *, fig_id: str, title: str, description: str) -> str:
     parts += outlines
     legend_y = top + ch * n_rows + 18
     scale = f"0 … {fmt(peak)}" if not diverging else f"−{fmt(peak)} … {fmt(peak)}"
+    axes = f"{grid.row_title} × {grid.col_title}" if grid.col_title else grid.row_title
     parts.append(
-        f'<rect x="{left}" y="{legend_y - 9}" width="12" height="12" fill="none" '
+        f'<rect x="8" y="{legend_y - 9}" width="12" height="12" fill="none" '
         f'stroke="{PLANTED_STROKE}" stroke-width="2.5"/>'
-        f'<text x="{left + 18}" y="{legend_y + 1}" font-size="10" fill="currentColor">'
+        f'<text x="26" y="{legend_y + 1}" font-size="10" fill="currentColor">'
         f"planted (ground truth)</text>"
-        f'<text x="{left + 160}" y="{legend_y + 1}" font-size="10" fill="currentColor">'
-        f"{text(grid.row_title)} × {text(grid.col_title)}; colour: {text(scale)}</text>"
+        f'<text x="8" y="{legend_y + 16}" font-size="10" fill="currentColor">'
+        f"{text(axes)}; {text(legend or 'colour: ' + scale)}</text>"
     )
     parts.append("</svg>")
     return "".join(parts)

@@ -261,7 +261,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             (routes.MATRIX, "Matrix", overview.matrix_page, ("navigation", "toc")),
             (routes.DOWNLOADS, "Downloads", overview.downloads_page, ()),
             (routes.EXPLORER, "Explorer", overview.explorer_page, ("navigation", "toc")),
-            (scoreboard.ROUTE, scoreboard.TITLE, scoreboard.scoreboard_page, ("navigation",)),
+            (scoreboard.ROUTE, scoreboard.TITLE, scoreboard.scoreboard_page, ("navigation", "toc")),
         ):
             yield self._page(
                 config,

@@ -280,11 +280,12 @@ def summarise(doc: dict[str, Any]) -> Summary:
     picked = [c for c in chosen(result, truth) if not c.path.endswith("control_sites")]
     if picked and any(c.planted for c in picked):
         c = picked[0]
+        where = c.path.removeprefix("result.")
         return Summary(
-            "planted share of the chosen sites",
+            "planted share of the sites it acted on",
             f"{c.planted}/{len(c.sites)}",
             recovered,
-            c.path.removeprefix("result."),
+            "" if where in ("site", "sites") else f"in {where}",
         )
     return Summary("runner's own check", "—", recovered)
 

@@ -373,6 +373,8 @@ def _site_map(
         title=f"{name} (blue) and the random control (red) on the model's {kind} sites",
         description=f"{len(same)} {name} in blue, {len(ctrl)} control sites in red; "
         "the planted sites of the ground truth are outlined.",
+        show_values=False,
+        legend="blue: chosen, red: random control",
     )
     return _figure(
         svg,

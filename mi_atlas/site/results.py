@@ -295,6 +295,11 @@ class ResultStore:
             return None
         key = self.hashes.listing_key()
         cached = self._read(f"listing-{key}")
+        if cached is None and self.mode == "cache":
+            # A cache-only build (mkdocs serve) after an edit: the newest list of runnables
+            # still names them; every result shown is checked against its own key, so an
+            # edited method shows "not computed yet", never an old figure.
+            cached = self._latest_listing()
         if cached is not None:
             self._listing = _listing_from(cached)
         elif self.mode == "compute":
@@ -302,6 +307,13 @@ class ResultStore:
             self._write(f"listing-{key}", data)
             self._listing = _listing_from(data)
         return self._listing
+
+    def _latest_listing(self) -> dict[str, Any] | None:
+        try:
+            files = sorted(self.cache_dir.glob("listing-*.json"), key=lambda p: p.stat().st_mtime)
+        except OSError:
+            return None
+        return self._read(files[-1].stem) if files else None
 
     def runnable(self, name: str) -> Runnable | None:
         listing = self.listing()

@@ -57,7 +57,7 @@ def scoreboard_page(site: Site, src: str) -> str:
         name = f"<code>{text(runnable.name)}</code>"
         label = link(site.href(src, routes.node(*node)), name) if node else name
         rows.append(
-            f'<tr data-method="{text(runnable.name)}"><th scope="row">{label}'
+            f'<tr data-method="{text(runnable.name)}"><th scope="row" class="mi-nowrap">{label}'
             f'<br><span class="mi-muted">{text(runnable.kind)}</span></th>{"".join(cells)}</tr>'
         )
     parts.append(
