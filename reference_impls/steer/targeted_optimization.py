@@ -252,18 +252,17 @@ def _parameter_masks(model: nn.Module, masks: Mapping[str, Tensor]) -> dict[nn.P
 def fine_tune(
     model: nn.Module,
     masks: Mapping[str, Tensor],
-    batches: Callable[[int], tuple[Tensor, Tensor]],
-    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    loss: Callable[[int], Tensor],
     steps: int = 100,
     lr: float = 1e-2,
 ) -> WeightEdit:
     """Fine-tune only the masked entries of the named weights; return the undoable edit.
 
     `masks` maps weight names (`interventions.weight`) to boolean masks of the entries that may
-    change (`site_weight_masks` builds them from located sites; an all-True mask on every
-    parameter is full fine-tuning). Gradients outside the masks are zeroed, and Adam without
-    weight decay then leaves those entries bit-for-bit unchanged. `batches(step)` returns
-    (inputs, targets); `loss_fn(logits, targets)` the loss to minimise.
+    change (`site_weight_masks` builds them from located sites; `all_weight_masks` is full
+    fine-tuning). `loss(step)` runs the model on that step's data and returns the loss to
+    minimise. Gradients outside the masks are zeroed, and Adam without weight decay then leaves
+    those entries bit-for-bit unchanged.
     """
     by_param = _parameter_masks(model, masks)
     params = list(by_param)
@@ -274,10 +273,9 @@ def fine_tune(
     optimiser = torch.optim.Adam(params, lr=lr)
     with _frozen(model, keep=params):
         for step in range(steps):
-            inputs, targets = batches(step)
-            loss = loss_fn(model(inputs), targets)
+            value = loss(step)
             optimiser.zero_grad()
-            loss.backward()
+            value.backward()
             for p in params:
                 if p.grad is not None:  # a parameter the forward pass does not use has none
                     p.grad.mul_(by_param[p])
@@ -288,6 +286,22 @@ def fine_tune(
 def all_weight_masks(model: nn.Module) -> dict[str, Tensor]:
     """Every parameter, every entry: full fine-tuning, the baseline to compare against."""
     return {name: torch.ones(p.shape, dtype=torch.bool) for name, p in model.named_parameters()}
+
+
+def n_parameters(model: nn.Module) -> int:
+    """Entries of the parameters the forward pass uses (those that get a gradient)."""
+    with torch.enable_grad():
+        flags = [(p, p.requires_grad) for p in model.parameters()]
+        for p, _ in flags:
+            p.requires_grad_(True)
+            p.grad = None
+        tokens = torch.ones(1, 2, dtype=torch.long)
+        model(tokens).sum().backward()
+        used = sum(p.numel() for p, _ in flags if p.grad is not None)
+        for p, flag in flags:
+            p.grad = None
+            p.requires_grad_(flag)
+    return used
 
 
 def n_updated(masks: Mapping[str, Tensor]) -> int:

@@ -19,6 +19,7 @@ from steer_testing import one_thread  # noqa: F401  (fixture)
 from mi_atlas.cli import cli
 from reference_impls.recipes import (
     efficient_inference,
+    efficient_training,
     fairness_bias,
     knowledge_management,
     persona_role,
@@ -114,6 +115,23 @@ def test_knowledge_rome_at_the_traced_mlp_edits_one_fact_and_nothing_else(knowle
     (specificity,) = knowledge.collateral
     assert specificity.after >= 0.95, specificity  # other facts recalled as before
     assert knowledge.restored and knowledge.recovered  # tracing finds the planted MLP and token
+
+
+@pytest.fixture(scope="module")
+def training():
+    return efficient_training.run()
+
+
+def test_fine_tuning_the_attributed_neurons_learns_as_full_fine_tuning_does(training):
+    m = training.metric  # new facts recalled, both phrasings, after the same 30 steps
+    full = training.details["full_fine_tuning"]
+    assert m.before == 0.0 and full["learned"] == 1.0
+    assert m.after >= full["learned"] - 0.15, m  # about full fine-tuning's accuracy
+    assert training.details["fraction_updated"] <= 0.05  # with ~2% of the weights
+    assert beats_control(m, 0.15)  # as many random neurons learn less in the same budget
+    (kept,) = training.collateral
+    assert kept.after >= 0.95, kept
+    assert training.restored and training.recovered  # all in the planted fact MLP
 
 
 def test_mi_atlas_run_reports_before_after_control_and_sites():

@@ -1,0 +1,144 @@
+"""Efficient training: teach new facts by fine-tuning only the neurons attribution points to.
+
+The task: the zoo's fact model must learn that 8 of its 80 subjects moved to another city (the
+other 72 facts stay). Locate: gradient x activation of the new answers' log-probability over
+every MLP neuron ranks the neurons through which the answer could be changed; on the zoo model
+the top ones are all in the MLP that stores facts (layer 0, at the subject token). Steer:
+fine-tuning updates only those neurons' weights (their W_in column, b_in entry and W_out row:
+about 2% of the model's parameters), with the same data and the same budget of optimiser steps
+as full fine-tuning. Improve: the located neurons learn the new facts about as well as full
+fine-tuning does within that budget, while as many randomly chosen neurons (averaged over
+several draws) learn them much less well.
+
+What the toy shows is speed at equal budget: with enough steps almost any 16 neurons can
+memorise 8 facts. The located ones already respond to the subjects, so gradient flows to them
+from the first step.
+
+References:
+- Dai et al. 2022, "Knowledge Neurons in Pretrained Transformers": attribution to FFN neurons,
+  and editing facts through them.
+- Meng et al. 2022 (ROME) and Geva et al. 2021: facts live in early FFNs at the subject token.
+- Zhang et al. 2024, "Interpretable Catastrophic Forgetting..." / Wu et al. 2024, "ReFT" /
+  Lu et al. 2024 on fine-tuning only located components: parameter-efficient updates chosen by
+  interpretability rather than at random.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from reference_impls import addressing as A
+from reference_impls import zoo
+from reference_impls.locate.gradient_detection import gradient_x_activation
+from reference_impls.locate.metrics import AnswerLogProb
+from reference_impls.recipes.common import RecipeResult, compare, random_sites
+from reference_impls.registry import register_recipe
+from reference_impls.steer.targeted_optimization import (
+    all_weight_masks,
+    fine_tune,
+    n_parameters,
+    n_updated,
+    site_weight_masks,
+)
+
+
+def moved_facts(task: Any, n_moved: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which facts change (indices) and every subject's city after the move."""
+    old = task.answers()
+    gen = torch.Generator().manual_seed(seed)
+    moved = torch.randperm(len(old), generator=gen)[:n_moved]
+    new = old.clone()
+    cities = old.unique().tolist()
+    for i in moved.tolist():
+        choices = [c for c in cities if c != int(old[i])]
+        new[i] = choices[int(torch.randint(0, len(choices), (1,), generator=gen))]
+    return moved, new
+
+
+def run(
+    model_name: str = "facts",
+    n_moved: int = 8,
+    n_neurons: int = 16,
+    steps: int = 30,
+    n_random: int = 6,
+    seed: int = 0,
+) -> RecipeResult:
+    """Fine-tune the located neurons, all weights, and random neurons for `steps` each."""
+    model = zoo.load(model_name)
+    task = zoo.task(model_name)
+    moved, new = moved_facts(task, n_moved, seed)
+    queries = task.query_tokens()  # (n_facts, query length): "<bos> subject lives in"
+    direct = queries[:, : task.LAST_SUBJECT_POSITION + 1]  # "<bos> subject"
+    neurons = [s for layer in range(A.dims(model).n_layers) for s in A.neurons(model, layer)]
+
+    # Locate: |gradient x activation| of the new answers over every MLP neuron
+    scores = gradient_x_activation(model, queries[moved], neurons, AnswerLogProb(new[moved]))
+    located = [
+        neurons[i] for i in torch.argsort(scores.values.abs(), descending=True)[:n_neurons].tolist()
+    ]
+    controls = [random_sites(neurons, located, seed=seed + i) for i in range(n_random)]
+
+    def loss(step: int) -> torch.Tensor:
+        # the zoo's own training data: every fact (as it now is) in both phrasings
+        lq = torch.nn.functional.cross_entropy(model(queries)[:, -1], new)
+        return lq + torch.nn.functional.cross_entropy(model(direct)[:, -1], new)
+
+    def trained(sites: Any):
+        masks = all_weight_masks(model) if sites == "all" else site_weight_masks(model, sites)
+        return fine_tune(model, masks, loss, steps=steps, lr=3e-3 if sites == "all" else 1e-2)
+
+    def recall(tokens: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model(tokens)[:, -1].argmax(-1) == new  # (n_facts,)
+
+    def learned() -> float:
+        return float(torch.cat([recall(queries)[moved], recall(direct)[moved]]).float().mean())
+
+    def kept() -> float:
+        others = torch.ones(len(new), dtype=torch.bool)
+        others[moved] = False
+        return float(recall(queries)[others].float().mean())
+
+    metrics = {
+        "new facts learned (both phrasings)": (learned, True),
+        "other facts kept": (kept, True),
+    }
+    measures, restored = compare(model, trained, located, controls, metrics, queries)
+    with trained("all"):
+        full = {"learned": learned(), "kept": kept()}
+    total = n_parameters(model)
+    updated = n_updated(site_weight_masks(model, located))
+    facts = task.facts()
+    city = {f["city_id"]: f["city"] for f in facts}
+    return RecipeResult(
+        recipe="efficient-training",
+        model=model_name,
+        locate="gradient-detection: gradient_x_activation over every MLP neuron",
+        steer=f"targeted-optimization: fine_tune of the top {n_neurons} neurons only",
+        metric=measures["new facts learned (both phrasings)"],
+        collateral=[measures["other facts kept"]],
+        sites=located,
+        control_sites=[[str(s) for s in c] for c in controls],
+        restored=restored,
+        recovered=all(s.layer == zoo.ground_truth(model_name)["mlp_layer"] for s in located),
+        details={
+            "full_fine_tuning": {k: round(v, 4) for k, v in full.items()},
+            "parameters_updated": updated,
+            "parameters_total": total,
+            "fraction_updated": round(updated / total, 4),
+            "budget": f"{steps} Adam steps for each (lr 1e-2 located/random, 3e-3 full)",
+            "control": f"mean over {n_random} random sets of {n_neurons} neurons",
+            "moved": [
+                {"subject": facts[i]["subject"], "from": facts[i]["city"], "to": city[int(new[i])]}
+                for i in moved.tolist()
+            ],
+        },
+    )
+
+
+@register_recipe("efficient-training", default_model="facts")
+def efficient_training(model_name: str) -> dict[str, Any]:
+    """Teach 8 moved facts by fine-tuning 16 attributed neurons (~2% of weights) vs random/full."""
+    return run(model_name).to_dict()
