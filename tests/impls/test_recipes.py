@@ -22,6 +22,7 @@ from reference_impls.recipes import (
     efficient_training,
     fairness_bias,
     knowledge_management,
+    multilingualism,
     persona_role,
     safety_reliability,
 )
@@ -132,6 +133,20 @@ def test_fine_tuning_the_attributed_neurons_learns_as_full_fine_tuning_does(trai
     (kept,) = training.collateral
     assert kept.after >= 0.95, kept
     assert training.restored and training.recovered  # all in the planted fact MLP
+
+
+@pytest.fixture(scope="module")
+def languages():
+    return multilingualism.run()
+
+
+def test_switching_off_the_english_neurons_removes_english_and_holds_french(languages):
+    m = languages.metric  # English verb accuracy (chance: 0.25)
+    assert m.before >= 0.95 and m.after <= 0.5 and m.control >= 0.9, m
+    assert beats_control(m, 0.45)
+    french, fidelity = languages.collateral
+    assert french.after >= 0.98 and fidelity.after >= 0.98, (french, fidelity)
+    assert languages.restored and languages.recovered  # LAPE finds the planted neurons
 
 
 def test_mi_atlas_run_reports_before_after_control_and_sites():
