@@ -96,10 +96,12 @@ def heatmap(
     if show_values is None:
         show_values = cw >= 40 and ch >= 20
     left = 12 + 7 * max((len(r) for r in grid.rows), default=1)
-    top = 34
+    longest = max((len(c) for c in grid.cols), default=1)
+    rotate = longest * 6 > cw and n_cols <= 40  # long labels (edges' sites) stand slanted
+    top = 34 if not rotate else 24 + int(longest * 6 * 0.7)
     width = max(left + cw * n_cols + 12, 300)
     height = top + ch * n_rows + 50
-    step = max(1, math.ceil(n_cols / max(1, (cw * n_cols) // 28)))  # column labels that fit
+    step = 1 if rotate else max(1, math.ceil(n_cols / max(1, (cw * n_cols) // 28)))
     parts = [
         f'<svg class="mi-figure mi-heatmap" role="img" aria-labelledby="{fig_id}-t {fig_id}-d" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
@@ -111,8 +113,10 @@ def heatmap(
     for c, label in enumerate(grid.cols):
         if c % step == 0:
             x = left + c * cw + cw / 2
+            turn = f' transform="rotate(-45 {x:.1f} {top - 6})"' if rotate else ""
+            anchor = "start" if rotate else "middle"
             parts.append(
-                f'<text x="{x:.1f}" y="{top - 6}" font-size="10" text-anchor="middle" '
+                f'<text x="{x:.1f}" y="{top - 6}" font-size="10" text-anchor="{anchor}"{turn} '
                 f'fill="currentColor">{text(label)}</text>'
             )
     for r, label in enumerate(grid.rows):
@@ -184,11 +188,12 @@ def bars(
     """Grouped horizontal bars, one group per metric, each bar labelled with its value."""
     values = [b.value for _, group in groups for b in group if b.value is not None]
     peak = max((abs(v) for v in values if v == v), default=0.0) or 1.0
-    label_w = 12 + 6 * max((len(name) for name, _ in groups), default=4)
+    label_w = 14  # each group's name is on its own line, its bars indented under it
     series_w = 12 + 6 * max((len(b.label) for _, g in groups for b in g), default=4)
     span = 320
     bar_h, gap = 14, 10
-    width = label_w + series_w + span + 60
+    longest = max((len(name) for name, _ in groups), default=4)
+    width = max(label_w + series_w + span + 60, 12 + int(6.5 * longest))
     y = 8
     body = []
     for name, group in groups:
@@ -196,6 +201,7 @@ def bars(
             f'<text x="4" y="{y + 11}" font-size="11" font-weight="700" '
             f'fill="currentColor">{text(name)}</text>'
         )
+        y += 17
         for bar in group:
             v = bar.value
             w = 0.0 if v is None or v != v else span * abs(v) / peak

@@ -217,18 +217,27 @@ def _import_error(listing: Any, files: list[str]) -> str | None:
 
 
 def _why_not(site: Site, node: Node) -> str:
-    """A missing recipe's reason, when its docs say it: the paragraph of docs/*.md naming it."""
+    """A missing recipe's reason, where the recipes' docs give it: the first paragraph under a
+    heading that names the node in `docs/*recipe*.md`, if it says why it is not there."""
     docs = site.repo.root / "docs"
-    needle = f"`{node.id}`"
-    for path in sorted(docs.glob("*.md")) if docs.is_dir() else []:
-        for paragraph in path.read_text(encoding="utf-8").split("\n\n"):
-            if needle in paragraph and "not" in paragraph and not paragraph.startswith("#"):
-                url = site.repo.source_url(f"docs/{path.name}")
-                where = external(url, f"docs/{text(path.name)}") if url else text(path.name)
-                return (
-                    f'<blockquote class="mi-impl-why">{text(" ".join(paragraph.split()))}'
-                    f"<br><small>From {where}.</small></blockquote>"
-                )
+    for path in sorted(docs.glob("*recipe*.md")) if docs.is_dir() else []:
+        blocks = path.read_text(encoding="utf-8").split("\n\n")
+        for k, block in enumerate(blocks[:-1]):
+            heading = block.strip()
+            if not heading.startswith("#") or "\n" in heading:
+                continue
+            title = heading.lstrip("#").strip().strip("`").casefold()
+            if node.id not in title and node.name.casefold() not in title:
+                continue
+            paragraph = " ".join(blocks[k + 1].split())
+            if " not " not in f" {paragraph} ":
+                return ""
+            url = site.repo.source_url(f"docs/{path.name}")
+            where = external(url, f"docs/{text(path.name)}") if url else text(path.name)
+            return (
+                f'<blockquote class="mi-impl-why">{text(paragraph)}'
+                f"<br><small>From {where}.</small></blockquote>"
+            )
     return ""
 
 

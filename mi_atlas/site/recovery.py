@@ -50,7 +50,7 @@ def planted_label(site: dict[str, Any], truth: dict[str, Any]) -> str | None:
                 return f"{name} neuron"
     hook, position = truth.get("hook"), truth.get("position")
     if hook and site.get("hook_name") == hook and (pos is None or pos == position):
-        return "planted site" if pos is not None else "planted hook"
+        return "planted site"
     for key, label in (("persona", "persona token"), ("bias", "group token")):
         part = truth.get(key)
         if isinstance(part, dict) and pos is not None and pos == part.get("position"):
@@ -81,7 +81,7 @@ def planted_description(truth: dict[str, Any]) -> list[str]:
                 for lang, name in (("en", "English"), ("fr", "French"))
             )
             parts.append(f"layer {layer}: {counts} neurons")
-    if truth.get("hook"):
+    if truth.get("hook") and "{" not in str(truth["hook"]):  # not a per-layer template
         where = f" at position {truth['position']}" if truth.get("position") is not None else ""
         parts.append(f"{truth['hook']}{where}")
     for key, label in (("persona", "persona token"), ("bias", "group token")):
@@ -111,9 +111,19 @@ class ScoreBlock:
     meaning: str = ""
     named: tuple[str, ...] | None = None
 
+    @property
+    def edges(self) -> bool:
+        """The scores are over edges (upstream site -> downstream site), not sites."""
+        return bool(self.sites) and is_edge(self.sites[0])
+
     def planted(self, i: int, truth: dict[str, Any]) -> str | None:
-        """What site `i` is per the ground truth, or None if it is not planted here."""
+        """What site (or edge) `i` is per the ground truth, or None if it is not planted here."""
         site = self.sites[i]
+        if self.named is None and is_edge(site):
+            last = max(
+                (s.get("layer") or 0) for e in self.sites for s in (e["upstream"], e["downstream"])
+            )
+            return planted_edge(site, truth, last)
         if self.named is None:
             return planted_label(site, truth)
         if site.get("label") not in self.named:
@@ -124,6 +134,40 @@ class ScoreBlock:
 
 def is_site(value: Any) -> bool:
     return isinstance(value, dict) and "kind" in value and "label" in value
+
+
+def is_edge(value: Any) -> bool:
+    """An edge of a circuit: {"upstream": site, "downstream": site, "label": ...}."""
+    return (
+        isinstance(value, dict)
+        and is_site(value.get("upstream"))
+        and is_site(value.get("downstream"))
+    )
+
+
+def planted_edge(edge: dict[str, Any], truth: dict[str, Any], last_layer: int) -> str | None:
+    """Whether an edge is one the card's induction circuit implies, and which.
+
+    The card names previous-token heads, induction heads and the key/value heads the induction
+    heads read (`induction_kv_heads`). Two kinds of edge follow from that mechanism alone: a
+    previous-token head writing into the key of an induction key/value head (K-composition),
+    and an induction head writing into the model's output (the last layer's residual stream).
+    """
+    up, down = edge["upstream"], edge["downstream"]
+    what = planted_label({**up, "pos": None}, truth)
+    if (
+        what == "previous-token head"
+        and down.get("kind") == "k"
+        and [down.get("layer"), down.get("head")] in _pairs(truth.get("induction_kv_heads"))
+    ):
+        return "previous-token head → induction key"
+    if (
+        what == "induction head"
+        and down.get("kind") == "resid_post"
+        and down.get("layer") == last_layer
+    ):
+        return "induction head → output"
+    return None
 
 
 def score_blocks(
@@ -140,7 +184,7 @@ def score_blocks(
             and isinstance(sites, list)
             and scores
             and len(scores) == len(sites)
-            and all(is_site(s) for s in sites)
+            and all(is_site(s) or is_edge(s) for s in sites)
             and all(isinstance(v, int | float) or v is None for v in scores)
         ):
             yield ScoreBlock(

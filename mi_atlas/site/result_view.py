@@ -55,7 +55,11 @@ def render(doc: dict[str, Any], card: dict[str, Any] | None, fig_id: str) -> tup
 
 
 def grids(block: recovery.ScoreBlock, truth: dict[str, Any]) -> Iterator[tuple[str, Grid]]:
-    """One grid per site kind in the block: (kind, grid)."""
+    """One grid per site kind in the block: (kind, grid); edges give one upstream x downstream
+    grid."""
+    if block.edges:
+        yield "edge", _edge_grid(block, truth)
+        return
     kinds: dict[str, list[int]] = {}
     for i, site in enumerate(block.sites):
         kinds.setdefault(str(site.get("kind")), []).append(i)
@@ -92,6 +96,21 @@ def grids(block: recovery.ScoreBlock, truth: dict[str, Any]) -> Iterator[tuple[s
         )
 
 
+def _edge_grid(block: recovery.ScoreBlock, truth: dict[str, Any]) -> Grid:
+    ups = list(dict.fromkeys(str(e["upstream"]["label"]) for e in block.sites))
+    downs = list(dict.fromkeys(str(e["downstream"]["label"]) for e in block.sites))
+    values: list[list[float | None]] = [[None] * len(downs) for _ in ups]
+    planted: list[list[str | None]] = [[None] * len(downs) for _ in ups]
+    for i, edge in enumerate(block.sites):
+        r, c = (
+            ups.index(str(edge["upstream"]["label"])),
+            downs.index(str(edge["downstream"]["label"])),
+        )
+        values[r][c] = block.scores[i]
+        planted[r][c] = block.planted(i, truth)
+    return Grid(ups, downs, values, planted, "upstream (writes)", "downstream (reads)")
+
+
 def _order(value: Any) -> tuple:
     items = value if isinstance(value, tuple) else (value,)
     return tuple((v is None, v if isinstance(v, int | float) else str(v)) for v in items)
@@ -118,7 +137,7 @@ def _scores_view(
                         description=f"Heat-map of {len(block.sites)} scores over {kind} sites, "
                         f"{grid.row_title} by {grid.col_title}; {marked} planted cells outlined.",
                     ),
-                    f"{text(meaning)} — <code>{text(kind)}</code> sites; "
+                    f"{text(meaning)} — {_over(kind)}; "
                     f"{marked} planted cell{'s' if marked != 1 else ''} outlined.",
                 )
             )
@@ -134,8 +153,9 @@ def _ranking_table(block: recovery.ScoreBlock, truth: dict[str, Any]) -> str:
     )
     show = order[:8]
     if ranked:
-        planted_idx = [i for i in range(len(block.sites)) if block.planted(i, truth)]
-        show += [i for i in planted_idx if i not in show][: MAX_ROWS - len(show)]
+        # then the planted sites that rank lowest: where a method misses, if it does
+        planted_idx = [i for i in order if block.planted(i, truth) and i not in show]
+        show += planted_idx[-4:]
     rows = []
     rank_of = {i: r + 1 for r, i in enumerate(order)}
     for i in sorted(show, key=lambda i: rank_of[i]):
@@ -149,10 +169,10 @@ def _ranking_table(block: recovery.ScoreBlock, truth: dict[str, Any]) -> str:
     summary = ""
     if ranked:
         auc = "n/a" if ranked.auc is None else f"{ranked.auc:.3f}"
+        what = "edges" if block.edges else "sites"
         summary = (
-            f'<p class="mi-result-metric">Planted sites rank '
-            f"{', '.join(str(r) for _, _, r in ranked.planted)} of {ranked.n_sites}; "
-            f"ROC AUC of the scores against the planted sites: <strong>{auc}</strong>.</p>"
+            f'<p class="mi-result-metric">{_ranks(ranked, what)} of {ranked.n_sites}; '
+            f"ROC AUC of the scores against the planted {what}: <strong>{auc}</strong>.</p>"
         )
     else:
         summary = (
@@ -164,6 +184,22 @@ def _ranking_table(block: recovery.ScoreBlock, truth: dict[str, Any]) -> str:
         f"<caption>{text(block.meaning or 'Scores')} ({len(block.sites)} sites)</caption>"
         '<thead><tr><th scope="col">rank</th><th scope="col">site</th>'
         f'<th scope="col">score</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+    )
+
+
+def _over(kind: str) -> str:
+    return "edges between sites" if kind == "edge" else f"<code>{text(kind)}</code> sites"
+
+
+def _ranks(ranked: recovery.Ranking, what: str = "sites") -> str:
+    """'Planted sites rank 1, 2, 4' or, for many, their count, worst rank and how many lead."""
+    ranks = [r for _, _, r in ranked.planted]
+    if len(ranks) <= 8:
+        return f"Planted {what} rank {', '.join(map(str, ranks))}"
+    top = sum(1 for r in ranks if r <= len(ranks))
+    return (
+        f"{len(ranks)} planted {what}: {top} of them are among the top {len(ranks)}, "
+        f"the lowest ranks {max(ranks)}"
     )
 
 
@@ -295,12 +331,22 @@ def _number_groups(result: Any, path: str = "") -> Iterator[tuple[str, list[tupl
         for k, v in result.items()
         if isinstance(v, int | float) and not isinstance(v, bool)
     ]
-    if path and 2 <= len(numbers) <= 12 and len(numbers) == len(result):
+    if path and 2 <= len(numbers) <= 12 and len(numbers) == len(result) and _one_scale(numbers):
         yield path, numbers
         return
     for key, value in result.items():
         if isinstance(value, dict) and not recovery.is_site(value):
             yield from _number_groups(value, f"{path}.{key}" if path else str(key))
+
+
+def _one_scale(numbers: list[tuple[str, float]]) -> bool:
+    """Numbers worth bars side by side: rates in [-1, 1], or within a factor 100 of each other
+    (not a width next to a row count)."""
+    sizes = [abs(v) for _, v in numbers]
+    if max(sizes) <= 1:
+        return True
+    nonzero = [v for v in sizes if v > 0]
+    return bool(nonzero) and max(nonzero) / min(nonzero) <= 100
 
 
 def _leaves(result: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
