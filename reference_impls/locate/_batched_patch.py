@@ -5,14 +5,16 @@ site (TransformerLens' `generic_activation_patch` loop), the copies of the run a
 batch dimension, each patched at its own sites by one vectorised `torch.where` per hook, and
 chunked so that memory stays bounded. Everything before a copy's earliest patched block is the
 same as the unpatched run, so a copy joins the batch only at the entry of that block: the forward
-starts with the B unpatched rows (which also give the unpatched metric for free), and at each
-block the copies whose earliest site lies in it are appended as fresh duplicates of those rows.
+starts with the B unpatched rows (which also give the unpatched metric for free) and, for
+patching, the B rows of the source run (whose activations are patched in on the spot), and at
+each block the copies whose earliest site lies in it are appended as fresh duplicates of the
+unpatched rows. Sites that provably cannot reach the position the metric reads are not run.
 
-Rows are group-major: row = group * B + example, group 0 the unpatched run, group k + 1 copy k.
-One general core, `run_copies`, grows the batch and lets hooks rewrite each copy; the named
-specialisations are `patch_sweep` (copy k takes a source activation at its own sites: activation
-patching, causal tracing, ablation) and the integrated-gradients interpolation in
-`gradient_detection`.
+Rows are group-major: row = group * B + example; group 0 is the unpatched run, then the source
+run if any, then the copies. One general core, `run_copies`, grows the batch and lets hooks
+rewrite each copy; the named specialisations are `patch_sweep` (copy k takes the source's
+values at its own sites: activation patching, causal tracing, ablation), the integrated-gradients
+path in `gradient_detection` and the edge cuts in `circuit_discovery`.
 
 References:
 - Meng et al. 2022, "Locating and Editing Factual Associations in GPT" (ROME): causal tracing,
@@ -38,8 +40,8 @@ from reference_impls.addressing import Site
 
 # A metric maps logits to one number per example; leading copy axes broadcast through it.
 Metric = Callable[[Float[Tensor, "*copies batch pos vocab"]], Float[Tensor, "*copies batch"]]
-# A group hook rewrites one activation viewed as (groups, batch, ...), groups = 1 + the copies
-# present at that hook (always a prefix of the copies, which are sorted by joining block).
+# A group hook rewrites one activation viewed as (groups, batch, ...): the fixed groups and the
+# copies present at that hook (always a prefix of the copies, which are sorted by joining block).
 GroupHook = Callable[[Tensor], Tensor]
 
 _EMBEDDING_STAGE = ("hook_embed", "hook_pos_embed", "hook_tokens", "embed.", "pos_embed.")
