@@ -133,3 +133,39 @@ def test_hooks_are_removed_even_when_the_body_raises(model, tokens):
 def test_an_sae_feature_without_its_sae_is_a_clear_error(model):
     with pytest.raises(A.SiteError, match="pass the SAE"):
         am.scale(model, A.sae_feature("blocks.1.hook_resid_pre", 0), 2.0).__enter__()
+
+
+# ---- the planted effect, on the zoo ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def induction_demo():
+    return am.demo("induction")
+
+
+def test_ablating_the_planted_induction_heads_destroys_induction_in_every_mode(induction_demo):
+    acc = induction_demo["accuracy"]
+    assert acc["none"] >= 0.95
+    for mode in ("zero", "mean", "resample"):
+        assert acc[f"{mode} planted"] < 0.2, acc  # copying is gone
+        assert acc[f"{mode} random"] >= acc["none"] - 0.05, acc  # another head does not matter
+    assert induction_demo["recovered"]
+
+
+@pytest.fixture(scope="module")
+def sae_demo():
+    return am.sae_demo("sparse-features")
+
+
+def test_an_sae_on_the_zoo_stream_finds_every_planted_topic(sae_demo):
+    assert sae_demo["min_correlation"] > 0.9 and sae_demo["mean_correlation"] > 0.95
+    assert len({f["feature"] for f in sae_demo["features"]}) == len(sae_demo["features"])
+    assert sae_demo["recovered"]
+
+
+def test_scaling_a_topic_feature_switches_the_topic_off_and_clamping_switches_it_on(sae_demo):
+    for f in sae_demo["features"]:
+        on = f["mass_when_on"]
+        assert f["mass_when_on_feature_ablated"] < 0.5 * on, f  # the topic loses most of its mass
+        assert f["mass_when_on_other_feature_ablated"] > 0.8 * on, f  # another feature: no effect
+        assert f["mass_when_off"] < 0.01 and f["mass_when_off_feature_clamped_on"] > 0.2, f

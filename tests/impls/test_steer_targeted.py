@@ -104,3 +104,15 @@ def test_fine_tuning_located_sites_changes_exactly_their_entries(model):
     edit.undo()
     assert torch.equal(model(tokens), base)
     assert all(torch.equal(p, params[name]) for name, p in model.named_parameters())
+
+
+# ---- the planted effect, on the zoo ---------------------------------------------------------
+
+
+def test_rome_at_the_planted_mlp_makes_the_edited_fact_recalled():
+    result = to.demo("facts")
+    scores = result["scores"]
+    assert scores["efficacy"] == 1.0  # the edited fact is recalled
+    assert scores["generalisation"] == 1.0  # in the other phrasing too
+    assert scores["specificity"] >= 0.95  # the other facts are not
+    assert result["restored_after_undo"] and result["recovered"]

@@ -99,3 +99,16 @@ def test_clamping_an_sae_feature_moves_along_its_decoder_direction(model, tokens
     a3 = sae.encode(plain)[..., 3:4]
     torch.testing.assert_close(steered, plain + (4.0 - a3) * sae.W_dec[3], atol=1e-5, rtol=0)
     assert torch.equal(model(tokens), base)
+
+
+# ---- the planted effect, on the zoo ---------------------------------------------------------
+
+
+def test_the_difference_in_means_is_the_planted_refusal_direction_and_steers_it():
+    result = va.demo("refusal")
+    assert result["cosine_with_planted_direction"] > 0.95
+    rate = result["refusal_rate"]
+    assert rate["triggered"] >= 0.95 and rate["benign"] <= 0.05
+    assert rate["triggered, direction ablated"] <= 0.05  # the attribute flips off...
+    assert rate["benign, direction added"] >= 0.95  # ...and on
+    assert result["recovered"]
