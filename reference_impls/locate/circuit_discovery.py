@@ -42,7 +42,7 @@ from torch import Tensor
 
 from reference_impls import addressing as A
 from reference_impls.locate import _zoo_runs as _zoo
-from reference_impls.locate._batched_patch import Metric, hook_layer, run_copies
+from reference_impls.locate._batched_patch import DEFAULT_CHUNK, Metric, hook_layer, run_copies
 from reference_impls.locate.metrics import CenteredLogit
 from reference_impls.locate.scores import Scores
 from reference_impls.registry import register_method
@@ -224,13 +224,22 @@ def edge_patching(
     cut_sets: Sequence[Sequence[Edge]],
     metric: Metric,
     removed: Sequence[Edge] = (),
+    chunk_size: int = DEFAULT_CHUNK,
 ) -> tuple[Float[Tensor, "n_sets batch"], Float[Tensor, " batch"]]:
     """The metric on the clean input with the edges of each set cut (plus `removed` in all).
 
     Cutting u -> v gives v's input a_u^corrupted in place of the current run's a_u. Copy k
-    joins the batch at the block of its earliest cut reader. Returns the per-example metric of
-    every set and of the run with only `removed` cut.
+    joins the batch at the block of its earliest cut reader; `chunk_size` copies per forward.
+    Returns the per-example metric of every set and of the run with only `removed` cut.
     """
+    if len(cut_sets) > chunk_size:
+        parts = [
+            edge_patching(
+                model, clean_tokens, corrupted_tokens, cut_sets[i : i + chunk_size], metric, removed
+            )
+            for i in range(0, len(cut_sets), chunk_size)
+        ]
+        return torch.cat([values for values, _ in parts]), parts[0][1]
     g = graph(model)
     writers, readers = list(g.writers), list(g.readers)
     w_index = {w: i for i, w in enumerate(writers)}

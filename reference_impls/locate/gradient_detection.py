@@ -30,7 +30,7 @@ from torch import Tensor
 from reference_impls import addressing as A
 from reference_impls.addressing import Site
 from reference_impls.locate import _zoo_runs as _zoo
-from reference_impls.locate._batched_patch import Metric, hook_layer, run_copies
+from reference_impls.locate._batched_patch import DEFAULT_CHUNK, Metric, hook_layer, run_copies
 from reference_impls.locate.metrics import CenteredLogit
 from reference_impls.locate.scores import Scores
 from reference_impls.registry import register_method
@@ -60,6 +60,7 @@ def integrated_gradients(
     metric: Metric,
     baseline: Literal["zeros"] | Int[Tensor, "batch pos"] = "zeros",
     steps: int = 32,
+    chunk_size: int = DEFAULT_CHUNK,
 ) -> Scores:
     """Integrated gradients of every hook the sites live on, summed over each site's slice.
 
@@ -68,6 +69,7 @@ def integrated_gradients(
     "zeros" (a' = 0) or corrupted tokens (a' = their activation at the same hook). `meta` holds,
     per hook, `completeness`: the sum of all attributions on that hook, the `delta` it should
     equal (metric(a) - metric(a'), mean over the batch), and the full attribution tensors.
+    The path points of several hooks share a forward, up to `chunk_size` copies.
     """
     sites = list(sites)
     batch = tokens.shape[0]
@@ -98,25 +100,27 @@ def integrated_gradients(
 
         return hook
 
-    group_hooks = {h: interpolate(h, 1 + i * n) for i, h in enumerate(hooks)}
-    joins = [hook_layer(model, h) for h in hooks for _ in range(n)]
-    with torch.enable_grad():
-        logits = run_copies(model, tokens, joins, group_hooks)  # (1 + hooks * n, batch, ...)
-        values = metric(logits)  # (groups, batch)
-        path_values = values[1:].reshape(len(hooks), n, batch)[:, :steps]
-        grads = torch.autograd.grad(path_values.sum() / batch, [leaves[h] for h in hooks])
-    values = values.detach()
     meta_hooks: dict[str, dict[str, Any]] = {}
     attributions: dict[str, Tensor] = {}
-    for i, h in enumerate(hooks):
-        # mean gradient over the path times (a - a'); (batch, ...) summed over the batch below
-        attribution = (cache[h] - base[h]) * grads[i][:steps].mean(dim=0)
-        attributions[h] = attribution
-        at_baseline = values[1 + i * n + steps]
-        meta_hooks[h] = {
-            "completeness": float(attribution.sum()),
-            "delta": float((values[0] - at_baseline).mean()),
-        }
+    per_forward = max(1, chunk_size // n)  # hooks whose paths share one forward and backward
+    for start in range(0, len(hooks), per_forward):
+        chunk = hooks[start : start + per_forward]
+        group_hooks = {h: interpolate(h, 1 + i * n) for i, h in enumerate(chunk)}
+        joins = [hook_layer(model, h) for h in chunk for _ in range(n)]
+        with torch.enable_grad():
+            logits = run_copies(model, tokens, joins, group_hooks)  # (1 + hooks * n, batch, ...)
+            values = metric(logits)  # (groups, batch)
+            path_values = values[1:].reshape(len(chunk), n, batch)[:, :steps]
+            grads = torch.autograd.grad(path_values.sum() / batch, [leaves[h] for h in chunk])
+        values = values.detach()
+        for i, h in enumerate(chunk):
+            # mean gradient over the path times (a - a'): (batch, ...)
+            attributions[h] = (cache[h] - base[h]) * grads[i][:steps].mean(dim=0)
+            at_baseline = values[1 + i * n + steps]
+            meta_hooks[h] = {
+                "completeness": float(attributions[h].sum()),
+                "delta": float((values[0] - at_baseline).mean()),
+            }
     scores = torch.stack([s.select(attributions[s.hook_name]).sum() for s in sites])
     return Scores.flat(
         scores,

@@ -129,3 +129,12 @@ def test_acdc_with_a_negative_threshold_keeps_the_full_model(model, data):
     scores = CD.acdc(model, clean, corrupted, threshold=-1.0)
     assert all(scores.meta["kept"])
     assert scores.meta["kl"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_edge_patching_does_not_depend_on_the_chunk_size(model, data):
+    clean, corrupted, metric = data
+    sets = [[e] for e in list(CD.graph(model).edges)[::9]]
+    whole, base = CD.edge_patching(model, clean, corrupted, sets, metric)
+    chunked, base_chunked = CD.edge_patching(model, clean, corrupted, sets, metric, chunk_size=3)
+    torch.testing.assert_close(whole, chunked, atol=1e-5, rtol=0)
+    torch.testing.assert_close(base, base_chunked, atol=1e-5, rtol=0)

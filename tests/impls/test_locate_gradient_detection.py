@@ -136,3 +136,13 @@ def test_integrated_gradients_equal_a_plain_loop_over_the_path(model, data):
         total += grad
     expected = torch.stack([s.select((a - a0) * total / steps).sum() for s in site_list])
     torch.testing.assert_close(scores.values, expected.detach(), atol=1e-5, rtol=1e-4)
+
+
+def test_integrated_gradients_do_not_depend_on_the_chunk_size(model, data):
+    tokens, corrupted, metric = data
+    sites = A.heads(model, "out") + [A.neuron(0, 3), A.resid(1)]
+    together = G.integrated_gradients(model, tokens, sites, metric, baseline=corrupted, steps=8)
+    apart = G.integrated_gradients(
+        model, tokens, sites, metric, baseline=corrupted, steps=8, chunk_size=9
+    )
+    torch.testing.assert_close(together.values, apart.values, atol=1e-5, rtol=1e-4)
