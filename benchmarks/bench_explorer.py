@@ -63,7 +63,12 @@ TYPE_SCRIPT = """async (queries) => {
 
 def build_site(n: int, folder: Path) -> Path:
     write_papers(synthetic_papers(n), folder / "papers")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "MI_ATLAS_PAPERS": str(folder / "papers")}
+    env = {
+        **os.environ,
+        "NO_MKDOCS_2_WARNING": "1",
+        "MI_ATLAS_PAPERS": str(folder / "papers"),
+        "MI_ATLAS_RESULTS": "off",  # the explorer does not show the zoo results
+    }
     site = folder / "site"
     subprocess.run(
         [
