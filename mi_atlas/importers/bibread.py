@@ -180,6 +180,7 @@ class _TextDecoding(LatexDecodingMiddleware):
 
     def __init__(self) -> None:
         super().__init__(allow_inplace_modification=True, decoder=texcodec.DECODER)
+        self.names: dict[int, tuple[NameParts, NameParts]] = {}  # id -> (parts, decoded)
 
     def transform_entry(self, entry: Entry, library: Library) -> Entry:
         errors: list[str] = []
@@ -218,17 +219,24 @@ class _TextDecoding(LatexDecodingMiddleware):
 
 
 def _decoded_name(middleware: _TextDecoding, part, errors: list[str]):
-    """A decoded copy of a name's parts; the (shared, cached) parts themselves if plain."""
-    if not isinstance(part, NameParts) or not any(
-        texcodec.needs_decoding(token) for token in (*part.first, *part.von, *part.last, *part.jr)
-    ):
+    """A decoded copy of a name's parts; the (shared, cached) parts themselves if plain.
+    Decoded once per file for each shared parts object (prolific authors recur)."""
+    if not isinstance(part, NameParts):
         return part
-    return NameParts(
-        *(
-            middleware._transform_all_strings(tokens, errors)
-            for tokens in (part.first, part.von, part.last, part.jr)
+    known = middleware.names.get(id(part))
+    if known is not None:
+        return known[1]
+    tokens = (*part.first, *part.von, *part.last, *part.jr)
+    decoded = part
+    if any(texcodec.needs_decoding(token) for token in tokens):
+        decoded = NameParts(
+            *(
+                middleware._transform_all_strings(group, errors)
+                for group in (part.first, part.von, part.last, part.jr)
+            )
         )
-    )
+    middleware.names[id(part)] = (part, decoded)  # holding `part` keeps its id its own
+    return decoded
 
 
 def _stack() -> list:
