@@ -84,6 +84,10 @@ _WALKER_CONTEXT = get_default_latex_context_db()
 
 def collapse(text: str) -> str:
     """Runs of whitespace (newlines, ties decoded to no-break spaces) become one space."""
+    # Most values are one line already; `isprintable` is False for every whitespace
+    # character but the ASCII space, so this C-speed test is exact.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return " ".join(text.split())
 
 

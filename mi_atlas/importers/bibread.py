@@ -74,6 +74,7 @@ _MONTHS = {
 }
 _MACRO = re.compile(r"[A-Za-z_][\w:.+/-]*")
 _LINKISH = re.compile(r"https?://|\\url\b|www\.", re.IGNORECASE)
+_AND = re.compile(r"[ \r\n\t]+[aA][nN][dD][ \r\n\t]+")  # BibTeX's whitespace only
 _HIDDEN_BACKSLASH = "\ue000"  # a private-use character: never in real text
 _TOKEN = re.compile(r"[^\s#{}\"]+")
 _TITLE_IN_RAW = re.compile(r"\btitle\s*=\s*[{\"](.+?)[}\"]\s*,?\s*$", re.IGNORECASE | re.MULTILINE)
@@ -138,8 +139,17 @@ class _SeparateCoAuthors(SeparateCoAuthors):
     meaning when it splits at `and`; hiding them from the scanner does the same."""
 
     def _transform_field_value(self, name: str) -> list[str]:
+        if "{" not in name and "}" not in name:
+            return split_names_without_braces(name)
         names = super()._transform_field_value(name.replace("\\", _HIDDEN_BACKSLASH))
         return [n.replace(_HIDDEN_BACKSLASH, "\\") for n in names]
+
+
+def split_names_without_braces(names: str) -> list[str]:
+    """What bibtexparser's (character by character) scanner gives for a list without braces,
+    where every `and` between BibTeX whitespace separates two names (a test keeps them equal)."""
+    names = names.strip(" \r\n\t")
+    return _AND.split(names) if names else []
 
 
 class _LenientNameParts(SplitNameParts):
