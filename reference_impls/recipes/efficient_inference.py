@@ -38,6 +38,7 @@ from reference_impls.recipes.common import (
     random_sites,
 )
 from reference_impls.registry import register_recipe
+from reference_impls.steer._threads import single_threaded
 from reference_impls.steer.amplitude_manipulation import ablate
 
 
@@ -141,6 +142,7 @@ def run(
 
 
 @register_recipe("efficient-inference", default_model="induction")
+@single_threaded
 def efficient_inference(model_name: str) -> dict[str, Any]:
     """Prune half the heads by gradient attribution; accuracy vs random and magnitude pruning."""
     return run(model_name).to_dict()

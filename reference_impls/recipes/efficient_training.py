@@ -35,6 +35,7 @@ from reference_impls.locate.gradient_detection import gradient_x_activation
 from reference_impls.locate.metrics import AnswerLogProb
 from reference_impls.recipes.common import RecipeResult, compare, random_sites
 from reference_impls.registry import register_recipe
+from reference_impls.steer._threads import single_threaded
 from reference_impls.steer.targeted_optimization import (
     all_weight_masks,
     fine_tune,
@@ -139,6 +140,7 @@ def run(
 
 
 @register_recipe("efficient-training", default_model="facts")
+@single_threaded
 def efficient_training(model_name: str) -> dict[str, Any]:
     """Teach 8 moved facts by fine-tuning 16 attributed neurons (~2% of weights) vs random/full."""
     return run(model_name).to_dict()

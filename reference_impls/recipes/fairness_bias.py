@@ -45,6 +45,7 @@ from reference_impls.recipes.common import (
 )
 from reference_impls.registry import register_recipe
 from reference_impls.steer import vector_arithmetic as va
+from reference_impls.steer._threads import single_threaded
 
 
 def group_pair(task: Any, n: int, seed: int, **fixed: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,6 +118,7 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
 
 
 @register_recipe("fairness-bias", default_model="persona-bias")
+@single_threaded
 def fairness_bias(model_name: str) -> dict[str, Any]:
     """Patching finds where the group reaches the answer; projecting its direction out ends the bias."""
     return run(model_name).to_dict()

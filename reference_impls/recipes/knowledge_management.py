@@ -28,6 +28,7 @@ from reference_impls.locate.causal_attribution import causal_tracing
 from reference_impls.locate.metrics import AnswerProb
 from reference_impls.recipes.common import Measure, RecipeResult, random_sites
 from reference_impls.registry import register_recipe
+from reference_impls.steer._threads import single_threaded
 from reference_impls.steer.targeted_optimization import rome_edit
 
 
@@ -69,9 +70,7 @@ def locate_fact(
         for pos in range(queries.shape[1])
     ]
     metric = AnswerProb(task.answers()[:n_prompts])
-    return causal_tracing(
-        model, queries, subject_positions, sites, metric, samples=samples
-    )
+    return causal_tracing(model, queries, subject_positions, sites, metric, samples=samples)
 
 
 def run(model_name: str = "facts", n_edits: int = 4, seed: int = 0) -> RecipeResult:
@@ -142,6 +141,7 @@ def run(model_name: str = "facts", n_edits: int = 4, seed: int = 0) -> RecipeRes
 
 
 @register_recipe("knowledge-management", default_model="facts")
+@single_threaded
 def knowledge_management(model_name: str) -> dict[str, Any]:
     """Causal tracing finds the fact's MLP; a ROME edit rewrites one fact, scored as ROME does."""
     return run(model_name).to_dict()

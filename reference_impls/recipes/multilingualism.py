@@ -28,6 +28,7 @@ from reference_impls import zoo
 from reference_impls.locate.magnitude_analysis import lape
 from reference_impls.recipes.common import RecipeResult, compare, random_sites
 from reference_impls.registry import register_recipe
+from reference_impls.steer._threads import single_threaded
 from reference_impls.steer.amplitude_manipulation import ablate, rewritten
 
 
@@ -161,6 +162,7 @@ def _recovered(chosen: dict[str, list[A.Site]], truth: dict[str, Any]) -> bool:
 
 
 @register_recipe("multilingualism", default_model="bilingual")
+@single_threaded
 def multilingualism(model_name: str) -> dict[str, Any]:
     """LAPE locates the language neurons; switching English's off removes it and holds French."""
     return run(model_name).to_dict()

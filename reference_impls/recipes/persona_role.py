@@ -34,6 +34,7 @@ from reference_impls.recipes.common import (
 )
 from reference_impls.registry import register_recipe
 from reference_impls.steer import vector_arithmetic as va
+from reference_impls.steer._threads import single_threaded
 
 
 def persona_pair(
@@ -144,6 +145,7 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
 
 
 @register_recipe("persona-role", default_model="persona-bias")
+@single_threaded
 def persona_role(model_name: str) -> dict[str, Any]:
     """Patching finds the persona; adding +/- the persona vector switches formal <-> casual."""
     return run(model_name).to_dict()

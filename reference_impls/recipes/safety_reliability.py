@@ -27,6 +27,7 @@ from reference_impls.locate.probing import probe
 from reference_impls.recipes.common import RecipeResult, compare, random_direction
 from reference_impls.registry import register_recipe
 from reference_impls.steer import vector_arithmetic as va
+from reference_impls.steer._threads import single_threaded
 
 
 def residual_sites_at(model: Any, pos: int) -> list[A.Site]:
@@ -122,6 +123,7 @@ def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> RecipeResul
 
 
 @register_recipe("safety-reliability", default_model="refusal")
+@single_threaded
 def safety_reliability(model_name: str) -> dict[str, Any]:
     """Locate the refusal direction by probing; ablating it removes refusal, adding it induces it."""
     return run(model_name).to_dict()

@@ -30,6 +30,7 @@ from torch import Tensor
 from reference_impls.addressing import Site, SiteError, head, heads, sae_feature
 from reference_impls.interventions import hooks, record
 from reference_impls.registry import register_method
+from reference_impls.steer._threads import single_threaded
 from reference_impls.steer.sae import SparseAutoencoder, rewritten_features
 
 # fn(site, activation slice with the batch axis first) -> the new slice
@@ -141,6 +142,7 @@ def _resampled(
 
 
 @register_method("amplitude-manipulation", default_model="induction")
+@single_threaded
 def demo(model_name: str) -> dict[str, Any]:
     """Zero-, mean- and resample-ablate the planted induction heads, against as many random heads."""
     from reference_impls import zoo
@@ -173,6 +175,7 @@ def demo(model_name: str) -> dict[str, Any]:
 
 
 @register_method("amplitude-manipulation-sae", default_model="sparse-features")
+@single_threaded
 def sae_demo(model_name: str) -> dict[str, Any]:
     """Train an SAE on the residual stream, match its features to the planted topics, steer them."""
     from reference_impls import zoo

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from reference_impls.addressing import Site, SiteError, dims, mlp_out, neuron
 from reference_impls.interventions import WeightEdit, edit_weights, hooks, weight
 from reference_impls.registry import register_method
+from reference_impls.steer._threads import single_threaded
 
 
 def mlp_keys(
@@ -310,6 +311,7 @@ def n_updated(masks: Mapping[str, Tensor]) -> int:
 
 
 @register_method("targeted-optimization", default_model="facts")
+@single_threaded
 def demo(model_name: str) -> dict[str, Any]:
     """ROME-edit one fact at the planted MLP: the new city is recalled, other facts are kept."""
     from reference_impls import zoo

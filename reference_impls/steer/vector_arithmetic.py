@@ -31,6 +31,7 @@ from torch import Tensor
 from reference_impls.addressing import Site, dims, resid
 from reference_impls.interventions import add, project_out, record
 from reference_impls.registry import register_method
+from reference_impls.steer._threads import single_threaded
 from reference_impls.steer.sae import SparseAutoencoder, rewritten_features
 
 
@@ -112,6 +113,7 @@ def clamp_features(model, sae: SparseAutoencoder, sites: Site | Iterable[Site], 
 
 
 @register_method("vector-arithmetic", default_model="refusal")
+@single_threaded
 def demo(model_name: str) -> dict[str, Any]:
     """Difference-in-means refusal direction: compare with the planted one, ablate it, add it."""
     from reference_impls import zoo
