@@ -11,8 +11,8 @@ References:
   adding a steering vector with a coefficient.
 - Rimsky et al. 2024, "Steering Llama 2 via Contrastive Activation Addition" (CAA): the
   difference in means over contrastive pairs, added at every position after the prompt.
-- Li et al. 2023, "Inference-Time Intervention" (ITI): difference-in-means directions on
-  located heads, scaled by their activation's standard deviation.
+- Li et al. 2023, "Inference-Time Intervention" (ITI): mass-mean-shift (difference-in-means)
+  directions added to the outputs of located heads (`add_vector` on `head(l, h)` sites).
 - Arditi et al. 2024, "Refusal in Language Models Is Mediated by a Single Direction":
   difference in means at one layer and position, and directional ablation at every layer.
 - Templeton et al. 2024, "Scaling Monosemanticity": clamping an SAE feature.

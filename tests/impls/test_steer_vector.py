@@ -89,6 +89,19 @@ def test_directional_ablation_leaves_no_component_along_the_direction(model, tok
     assert torch.equal(model(tokens), base)
 
 
+def test_subspace_ablation_removes_every_direction_of_the_span(model, tokens):
+    g = torch.Generator().manual_seed(2)
+    directions = [torch.randn(A.dims(model).d_model, generator=g) for _ in range(2)]
+    basis, _ = torch.linalg.qr(torch.stack(directions, dim=1))  # an independent orthonormal basis
+    sites = va.residual_sites(model)
+    base = model(tokens)
+    with va.ablate_directions(model, directions):
+        steered = resid_values(model, tokens, sites)
+    for v in steered.values():
+        assert float((v @ basis).abs().max()) < 1e-5  # nothing left along the span
+    assert torch.equal(model(tokens), base)
+
+
 def test_clamping_an_sae_feature_moves_along_its_decoder_direction(model, tokens):
     site = A.resid(1)
     sae = train_sae(site_activations(model, site, _tokens(16, 5)), SAEConfig(d_sae=48, steps=50))
