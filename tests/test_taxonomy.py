@@ -92,13 +92,20 @@ def test_venue_aliases(taxonomy, label, venue):
     assert taxonomy.venues.resolve(label) == venue
 
 
-def test_every_node_has_a_description_and_impl(taxonomy):
+# Leaf nodes without a reference implementation, each for a documented reason (docs/recipes.md).
+WITHOUT_IMPL = {"logic-reasoning"}
+
+
+def test_every_node_has_a_description_and_an_existing_impl(taxonomy):
+    missing = set()
     for axis in DESIGN_IDS:
         for node in taxonomy[axis].nodes.values():
             assert node.description.strip(), node.id
-            if not node.children:
-                assert node.impls, f"{axis}/{node.id} links to no reference implementation"
-                assert all(path.startswith("reference_impls/") for path in node.impls)
+            if not node.children and not node.impls:
+                missing.add(node.id)
+            for path in node.impls:
+                assert path.startswith("reference_impls/") and (REPO / path).is_file(), (axis, node.id, path)
+    assert missing == WITHOUT_IMPL
 
 
 def test_package_reads_the_checkout_taxonomy(taxonomy):
