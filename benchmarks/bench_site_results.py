@@ -7,8 +7,8 @@ Baseline: the same build with `results: off` (node pages say where results would
 A first, untimed build fills the cache (it runs whatever is missing and says how long that
 took). Then both builds run as fresh `mkdocs` processes, alternating, each timed by the CPU time
 it used (user + system: the machine is shared, wall time is mostly noise); the best of
-`--repeat` runs is kept. A timed build that had to run a method is an error: the cache did not
-hold. Target: ours / baseline <= 1.2x.
+`--repeat` runs is kept. A round whose build had to run a method (the code changed meanwhile)
+is not counted and is run again. Target: ours / baseline <= 1.2x.
 
 Usage: .venv/bin/python benchmarks/bench_site_results.py [--repeat R] [--cache DIR]
 """
@@ -73,13 +73,20 @@ def main() -> None:
         shown = sorted(p.stem for p in (site / "results").glob("*.json"))
         print(f"results on the site: {len(shown)} ({', '.join(shown)})")
 
-        ours_times, baseline_times = [], []
-        for _ in range(args.repeat):
-            cpu, _, log = build(site, off)
-            baseline_times.append(cpu)
+        ours_times, baseline_times, retries = [], [], 0
+        while len(ours_times) < args.repeat:
+            baseline, _, _ = build(site, off)
             cpu, _, log = build(site, on)
-            if RAN.search(log):
-                sys.exit(f"a timed build ran a method, the cache did not hold:\n{log}")
+            ran = RAN.findall(log)
+            if ran:
+                # The code changed while this ran (others commit to the tree): that build
+                # recomputed what it had to, as it should, and filled the cache; time again.
+                retries += 1
+                print(f"  code changed during the benchmark, reran {[r[0] for r in ran]}")
+                if retries > 5:
+                    sys.exit("the cache never held for a whole round: is the tree being edited?")
+                continue
+            baseline_times.append(baseline)
             ours_times.append(cpu)
         ours, baseline = min(ours_times), min(baseline_times)
         print(f"build with results off: {baseline:.2f} s CPU (runs: {baseline_times})")

@@ -19,6 +19,7 @@ by path) makes the closure take its whole package, so the key stays honest.
 from __future__ import annotations
 
 import ast
+import hashlib
 from functools import cache
 from pathlib import Path
 
@@ -29,17 +30,24 @@ _DYNAMIC_CALLS = ("import_module", "__import__", "spec_from_file_location", "run
 class ImportClosure:
     """Static imports of the modules of one top-level package (`package_dir`)."""
 
-    def __init__(self, package_dir: Path) -> None:
+    def __init__(self, package_dir: Path, memo: dict[str, list] | None = None) -> None:
+        # One instance per build: the files are read once, however many runs share them.
         self.root = package_dir.parent
         self.package = package_dir.name
+        self._files: dict[str, Path | None] = {}
+        self._deps: dict[Path, set[Path]] = {}
+        # sha256 of a file's text + its package -> [imports, dynamic]: parsing is most of the
+        # cost of a rebuild's keys, and the same text always has the same imports
+        self.memo: dict[str, list] = memo if memo is not None else {}
+        self.memo_grew = False
 
     def file_of(self, module: str) -> Path | None:
         """The file of `module` (a module file or a package's `__init__.py`), if it exists."""
-        base = self.root.joinpath(*module.split("."))
-        for path in (base.with_suffix(".py"), base / "__init__.py"):
-            if path.is_file():
-                return path
-        return None
+        if module not in self._files:
+            base = self.root.joinpath(*module.split("."))
+            candidates = (base.with_suffix(".py"), base / "__init__.py")
+            self._files[module] = next((p for p in candidates if p.is_file()), None)
+        return self._files[module]
 
     def module_of(self, path: Path) -> str:
         parts = list(path.relative_to(self.root).with_suffix("").parts)
@@ -51,22 +59,39 @@ class ImportClosure:
         todo = [start] + [f for m in extra if (f := self.file_of(m))]
         while todo:
             path = todo.pop()
-            if path in seen:
-                continue
-            seen.add(path)
-            imports, dynamic = _scan(path.read_text(encoding="utf-8"), self._package_of(path))
-            names = set(imports)
-            if dynamic and self._inside(path) and self.module_of(path) not in RESOLVED_DYNAMIC:
-                names |= {self.module_of(p) for p in path.parent.rglob("*.py")}
-            for name in names:
-                if name != self.package and not name.startswith(self.package + "."):
-                    continue
-                parts = name.split(".")
-                for k in range(1, len(parts) + 1):  # the module and every package above it
-                    found = self.file_of(".".join(parts[:k]))
-                    if found and found not in seen:
-                        todo.append(found)
+            if path not in seen:
+                seen.add(path)
+                todo.extend(self._deps_of(path) - seen)
         return sorted(seen)
+
+    def _deps_of(self, path: Path) -> set[Path]:
+        """The files `path` imports directly, with the packages above each."""
+        if path in self._deps:
+            return self._deps[path]
+        imports, dynamic = self._scan(path.read_text(encoding="utf-8"), self._package_of(path))
+        names = set(imports)
+        if dynamic and self._inside(path) and self.module_of(path) not in RESOLVED_DYNAMIC:
+            names |= {self.module_of(p) for p in path.parent.rglob("*.py")}
+        deps: set[Path] = set()
+        for name in names:
+            if name != self.package and not name.startswith(self.package + "."):
+                continue
+            parts = name.split(".")
+            for k in range(1, len(parts) + 1):  # the module and every package above it
+                found = self.file_of(".".join(parts[:k]))
+                if found:
+                    deps.add(found)
+        self._deps[path] = deps
+        return deps
+
+    def _scan(self, source: str, package: str) -> tuple[tuple[str, ...], bool]:
+        key = hashlib.sha256(f"{package}\0{source}".encode()).hexdigest()
+        known = self.memo.get(key)
+        if known is None:
+            imports, dynamic = _scan(source, package)
+            self.memo[key] = known = [list(imports), dynamic]
+            self.memo_grew = True
+        return tuple(known[0]), bool(known[1])
 
     def _inside(self, path: Path) -> bool:
         return (self.root / self.package) in path.parents

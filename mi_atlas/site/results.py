@@ -45,6 +45,7 @@ LIBRARIES = ("torch", "transformers", "transformer-lens", "numpy")
 INSTALL_HINT = "pip install -c constraints.txt '.[impls]'"
 KEY_VERSION = 1  # bump when the cached document's shape changes
 RUNNABLE_KINDS = ("method", "recipe")
+IMPORTS_MEMO = "imports-memo"  # what each module text imports (closure.py), in the cache dir
 
 
 def impls_missing() -> list[str]:
@@ -160,13 +161,13 @@ def library_versions() -> dict[str, str | None]:
 class Hashes:
     """Digests of the package source, the benchmarks, each zoo model; computed once per build."""
 
-    def __init__(self, package_dir: Path) -> None:
+    def __init__(self, package_dir: Path, memo: dict[str, list] | None = None) -> None:
         self.package_dir = package_dir
         self.models_dir = package_dir / "zoo" / "models"
         self.benchmarks_dir = package_dir.parent / "benchmarks"
         self._models: dict[str, str] = {}
         self.code = _digest_files(_source_files(package_dir), package_dir)
-        self.closure = ImportClosure(package_dir)
+        self.closure = ImportClosure(package_dir, memo)
         self.libraries = library_versions()
 
     def model(self, name: str) -> str:
@@ -282,8 +283,14 @@ class ResultStore:
     def hashes(self) -> Hashes:
         if self._hashes is None:
             assert self.package_dir is not None
-            self._hashes = Hashes(self.package_dir)
+            self._hashes = Hashes(self.package_dir, self._read(IMPORTS_MEMO) or {})
         return self._hashes
+
+    def _save_memo(self) -> None:
+        closure = self.hashes.closure
+        if closure.memo_grew:
+            self._write(IMPORTS_MEMO, closure.memo)
+            closure.memo_grew = False
 
     def listing(self) -> Listing | None:
         """The registered runnables; None when results are off, impls are missing, or a
@@ -340,6 +347,7 @@ class ResultStore:
             return Outcome(name, model, "missing")
         module_file = self.repo_root / runnable.path if runnable.path else None
         key = self.hashes.run_key(name, model, module_file)
+        self._save_memo()
         cached = self._read(key)
         if cached is not None:
             return Outcome(

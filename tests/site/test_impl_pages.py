@@ -31,7 +31,7 @@ from mi_atlas.taxonomy import load_taxonomy
 pytestmark = pytest.mark.impls
 
 # cheap runnables of each kind (seconds each on a free core), computed for real
-SUBSET = ("vector-arithmetic", "causal-attribution", "safety-reliability")
+SUBSET = ("vector-arithmetic", "vocab-projection", "causal-attribution", "safety-reliability")
 
 
 def node_page(name: str, kind: str) -> str:
@@ -159,6 +159,19 @@ def test_a_key_changes_exactly_when_code_the_run_executes_or_its_model_changes(t
     weights.write_bytes(weights.read_bytes() + b"\0")  # retrained
     sixth = keys()
     assert sixth["method"] != fifth["method"] and sixth["other model"] == fifth["other model"]
+
+
+def test_auto_computes_on_build_and_only_reads_the_cache_while_serving(tmp_path):
+    built = ResultStore.for_build(tmp_path, "auto", ".cache/results", serving=False)
+    served = ResultStore.for_build(tmp_path, "auto", ".cache/results", serving=True)
+    assert (built.mode, served.mode) == ("compute", "cache")
+    assert built.cache_dir == tmp_path / ".cache" / "results"
+    assert ResultStore.for_build(tmp_path, "off", "x", serving=False).state == "off"
+    # YAML reads a bare `off` (also through !ENV) as false
+    from mi_atlas.site.config import ResultsMode
+
+    option = ResultsMode()
+    assert [option.validate(v) for v in (False, True, "cache")] == ["off", "auto", "cache"]
 
 
 # -- node pages, read as files ------------------------------------------------------------
