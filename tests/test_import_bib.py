@@ -12,14 +12,17 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from bibtexparser.middlewares.names import split_multiple_persons_names
+from bibtexparser.middlewares.names import (
+    parse_single_name_into_parts,
+    split_multiple_persons_names,
+)
 from click.testing import CliRunner
 from helpers import REPO, valid_entry, write_yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mi_atlas.cli import cli
-from mi_atlas.importers.bibread import parse_bib, split_names
+from mi_atlas.importers.bibread import parse_bib, simple_name_parts, split_names
 from mi_atlas.importers.bibtex import IndexNotClean, import_bib
 from mi_atlas.yamlio import load_text
 
@@ -751,3 +754,22 @@ def test_name_list_split_equals_bibtexparsers_scanner(names: str) -> None:
     hidden = names.replace("\\", "\ue000")
     slow = [n.replace("\ue000", "\\") for n in split_multiple_persons_names(hidden)]
     assert split_names(names) == slow
+
+
+NAME_WORD = st.from_regex(r"[A-ZÉ][a-zé]{0,6}(-[A-Zé][a-z]{0,4})?\.?", fullmatch=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.lists(NAME_WORD, min_size=1, max_size=4).map(" ".join),
+        st.tuples(st.lists(NAME_WORD, min_size=1, max_size=3), st.lists(NAME_WORD, max_size=3)).map(
+            lambda t: " ".join(t[0]) + ", " + " ".join(t[1])
+        ),
+        st.text(alphabet="AbÉé. ,-'\t{}\\", max_size=14),
+    )
+)
+def test_simple_names_are_split_as_bibtexparser_splits_them(name: str) -> None:
+    fast = simple_name_parts(name)
+    if fast is not None:
+        assert fast == parse_single_name_into_parts(name)

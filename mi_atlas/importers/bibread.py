@@ -75,6 +75,9 @@ _MONTHS = {
 _MACRO = re.compile(r"[A-Za-z_][\w:.+/-]*")
 _LINKISH = re.compile(r"https?://|\\url\b|www\.", re.IGNORECASE)
 _AND = re.compile(r"([ \r\n\t]+[aA][nN][dD][ \r\n\t]+)")  # BibTeX's whitespace only
+# A word BibTeX can only read as part of a first or last name: capitalised, letters only,
+# with inner dots, apostrophes and hyphens (no von part, no braces, no TeX).
+_CAPITALISED = re.compile(r"[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:[.'’-][^\W\d_]*)*\.?")
 _TOKEN = re.compile(r"[^\s#{}\"]+")
 _TITLE_IN_RAW = re.compile(r"\btitle\s*=\s*[{\"](.+?)[}\"]\s*,?\s*$", re.IGNORECASE | re.MULTILINE)
 _KEY_IN_RAW = re.compile(r"@\w*\s*[{(]\s*([^\s,{}()]+)")
@@ -200,7 +203,23 @@ class _LenientNameParts(SplitNameParts):
 def _name_parts(name: str) -> NameParts:
     """bibtexparser's strict name splitting, remembered: reference lists repeat authors.
     The parts are shared between entries, so nothing may change them in place."""
-    return parse_single_name_into_parts(name)
+    return simple_name_parts(name) or parse_single_name_into_parts(name)
+
+
+def simple_name_parts(name: str) -> NameParts | None:
+    """The parts of the commonest names ("Andy Arditi", "Arditi, Andy J.": capitalised
+    words, at most one comma) without bibtexparser's general parser, which costs ~15 us a name;
+    None for any other name. A property test keeps the two equal."""
+    pieces = name.split(",")
+    if len(pieces) > 2:
+        return None
+    groups = [piece.split() for piece in pieces]
+    if not all(_CAPITALISED.fullmatch(token) for group in groups for token in group):
+        return None
+    if len(groups) == 1:
+        return NameParts(first=groups[0][:-1], last=groups[0][-1:]) if groups[0] else None
+    last, first = groups
+    return NameParts(first=first, last=last) if last and first else None
 
 
 class _TextDecoding(LatexDecodingMiddleware):
