@@ -99,7 +99,8 @@ def heatmap(
     longest = max((len(c) for c in grid.cols), default=1)
     rotate = longest * 6 > cw and n_cols <= 40  # long labels (edges' sites) stand slanted
     top = 34 if not rotate else 24 + int(longest * 6 * 0.7)
-    width = max(left + cw * n_cols + 12, 300)
+    overhang = int(longest * 6 * 0.7) if rotate else 0  # the last slanted label's reach
+    width = max(left + cw * n_cols + 12 + overhang, 300)
     height = top + ch * n_rows + 50
     step = 1 if rotate else max(1, math.ceil(n_cols / max(1, (cw * n_cols) // 28)))
     parts = [
@@ -158,11 +159,14 @@ def heatmap(
     legend_y = top + ch * n_rows + 18
     scale = f"0 … {fmt(peak)}" if not diverging else f"−{fmt(peak)} … {fmt(peak)}"
     axes = f"{grid.row_title} × {grid.col_title}" if grid.col_title else grid.row_title
+    if outlines:
+        parts.append(
+            f'<rect x="8" y="{legend_y - 9}" width="12" height="12" fill="none" '
+            f'stroke="{PLANTED_STROKE}" stroke-width="2.5"/>'
+            f'<text x="26" y="{legend_y + 1}" font-size="10" fill="currentColor">'
+            f"planted (ground truth)</text>"
+        )
     parts.append(
-        f'<rect x="8" y="{legend_y - 9}" width="12" height="12" fill="none" '
-        f'stroke="{PLANTED_STROKE}" stroke-width="2.5"/>'
-        f'<text x="26" y="{legend_y + 1}" font-size="10" fill="currentColor">'
-        f"planted (ground truth)</text>"
         f'<text x="8" y="{legend_y + 16}" font-size="10" fill="currentColor">'
         f"{text(axes)}; {text(legend or 'colour: ' + scale)}</text>"
     )

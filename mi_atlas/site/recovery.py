@@ -321,6 +321,20 @@ def summarise(doc: dict[str, Any]) -> Summary:
             recovered,
             f"same-size random control: {_num(metric['control'])}",
         )
+    correlation = {
+        k: v
+        for k, v in (result.items() if isinstance(result, dict) else [])
+        if k.endswith("correlation") and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    if correlation:
+        mean = correlation.get("mean_correlation", next(iter(correlation.values())))
+        low = correlation.get("min_correlation")
+        return Summary(
+            "correlation of what it found with the planted variables",
+            f"{_num(mean)}",
+            recovered,
+            f"lowest {_num(low)}" if low is not None else "",
+        )
     picked = [c for c in chosen(result, truth) if not c.path.endswith("control_sites")]
     if picked and any(c.planted for c in picked):
         c = picked[0]

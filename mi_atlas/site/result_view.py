@@ -307,6 +307,19 @@ def _generic_view(
     site_map = _site_map(result, truth, card, f"{fig_id}-sites")
     if site_map:
         figs.append(site_map)
+    for k, (path, grid) in enumerate(_record_grids(result)):
+        figs.append(
+            _figure(
+                figures.heatmap(
+                    grid,
+                    fig_id=f"{fig_id}-records-{k}",
+                    title=f"{doc.get('name')}: {path}",
+                    description=f"One row per entry of {path}, one column per number it holds.",
+                    show_values=True,
+                ),
+                f"Each entry of <code>{text(path)}</code> (a row) and its numbers (columns).",
+            )
+        )
     rows = [(path, value) for path, value in _leaves(result)][:MAX_ROWS]
     body = "".join(
         f'<tr><th scope="row"><code>{text(path)}</code></th><td class="mi-num">{text(_show(value))}</td></tr>'
@@ -337,6 +350,44 @@ def _number_groups(result: Any, path: str = "") -> Iterator[tuple[str, list[tupl
     for key, value in result.items():
         if isinstance(value, dict) and not recovery.is_site(value):
             yield from _number_groups(value, f"{path}.{key}" if path else str(key))
+
+
+def _record_grids(result: Any, path: str = "") -> Iterator[tuple[str, Grid]]:
+    """Lists of 2 to 40 records with the same numeric fields (e.g. one per matched SAE
+    feature): rows named by their integer fields, columns by their other numbers."""
+    if not isinstance(result, dict):
+        return
+    for key, value in result.items():
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(value, dict) and not recovery.is_site(value):
+            yield from _record_grids(value, where)
+        if not (isinstance(value, list) and 2 <= len(value) <= 40):
+            continue
+        if not all(isinstance(v, dict) and not recovery.is_site(v) for v in value):
+            continue
+        fields = list(value[0])
+        ids = [f for f in fields if all(type(v.get(f)) is int for v in value)]
+        cols = [
+            f
+            for f in fields
+            if f not in ids and all(isinstance(v.get(f), float | int) for v in value)
+        ]
+        numbers = [(f, float(v[f])) for v in value for f in cols]
+        if not cols or not _one_scale(numbers):
+            continue
+        yield (
+            where,
+            Grid(
+                rows=[
+                    " · ".join(f"{f} {v[f]}" for f in ids) or str(n) for n, v in enumerate(value)
+                ],
+                cols=[c.replace("_", " ") for c in cols],
+                values=[[float(v[c]) for c in cols] for v in value],
+                planted=[[None] * len(cols) for _ in value],
+                row_title=" · ".join(ids) or "entry",
+                col_title="",
+            ),
+        )
 
 
 def _one_scale(numbers: list[tuple[str, float]]) -> bool:
