@@ -13,7 +13,9 @@ the same entries.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +95,26 @@ def import_bib(
     with `overwrite` (otherwise it says what it would fill). Raises `IndexNotClean` when
     `papers_dir` holds invalid entries.
     """
-    taxonomy = taxonomy or load_taxonomy()
+    with _collector_paused():
+        return _import(path, papers_dir, taxonomy or load_taxonomy(), tags, venue, today, overwrite)
+
+
+@contextmanager
+def _collector_paused():
+    """Pause Python's cyclic garbage collector while a file is read: an import keeps every
+    entry alive until it is written, and each full collection walks all of them again (a
+    third of the time of a 10,000-entry import). Reference counting still frees everything
+    the import drops; the collector runs again afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _import(path, papers_dir, taxonomy, tags, venue, today, overwrite) -> ImportReport:
     known = _Known()
     if papers_dir.exists():
         index = load_index(papers_dir, taxonomy)
