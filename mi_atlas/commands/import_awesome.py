@@ -10,7 +10,7 @@ import click
 from ..importers import awesome as importer
 from ..index import display_path
 from ..taxonomy import TaxonomyError
-from .options import emit_json, fail, json_option, report_problems
+from .options import emit_json, fail, import_options, json_option, report_problems
 
 HELP = """Create entries from an awesome-list README (markdown) in --out DIR.
 
@@ -43,30 +43,11 @@ Example:
 
 @click.command(name="import-awesome", help=HELP)
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=True))
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("papers"),
-    show_default=True,
-    help="Folder of paper entries to create entries in and merge with.",
-)
-@click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing.")
-@click.option(
-    "--overwrite",
-    is_flag=True,
-    help="Let merges rewrite existing entry files to fill in what they lack.",
-)
+@import_options("Folder of paper entries to create entries in and merge with.")
 @click.option(
     "--source-name",
     default=None,
     help="How entries' provenance names the list (default: its folder/file name).",
-)
-@click.option(
-    "--added",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="The 'added' date of new entries, YYYY-MM-DD (default: today).",
 )
 @json_option
 def import_awesome(

@@ -10,7 +10,7 @@ import click
 from ..importers.bibtex import IndexNotClean
 from ..importers.bibtex import import_bib as run_import
 from ..taxonomy import AXES, AXIS_NOUNS, TaxonomyError, load_taxonomy
-from .options import emit_json, fail, json_option, report_problems
+from .options import emit_json, fail, import_options, json_option, report_problems
 
 
 def _tags(axis: str):
@@ -54,26 +54,7 @@ def _venue(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 
 @click.command("import-bib")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "papers_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("papers"),
-    show_default=True,
-    help="Folder of paper entries to create and fill.",
-)
-@click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing.")
-@click.option(
-    "--overwrite",
-    is_flag=True,
-    help="Let merges rewrite existing entry files to fill in what they lack.",
-)
-@click.option(
-    "--added",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="The 'added' date of new entries, YYYY-MM-DD (default: today).",
-)
+@import_options("Folder of paper entries to create and fill.")
 @_tags("objects")
 @_tags("locate")
 @_tags("steer")
@@ -85,7 +66,7 @@ def _venue(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 )
 @json_option
 def import_bib(
-    file, papers_dir, dry_run, overwrite, added, objects, locate, steer, goals, venue, as_json
+    file, out_dir, dry_run, overwrite, added, objects, locate, steer, goals, venue, as_json
 ):
     """Import the entries of a .bib FILE: each is created, merged into the entry of the same
     paper (filling what it lacks, never its tags) or skipped with a reason.
@@ -101,7 +82,7 @@ def import_bib(
     try:
         report = run_import(
             file,
-            papers_dir,
+            out_dir,
             tags=tags,
             venue=venue,
             today=added.date() if added else None,
@@ -110,20 +91,20 @@ def import_bib(
     except IndexNotClean as exc:
         report_problems(exc.problems)
         fail(
-            f"{papers_dir} has {len(exc.problems)} problem(s); fix them (mi-atlas check) before importing"
+            f"{out_dir} has {len(exc.problems)} problem(s); fix them (mi-atlas check) before importing"
         )
     except (TaxonomyError, OSError) as exc:
         fail(str(exc))
     try:
-        written = [] if dry_run else report.write(papers_dir)
+        written = [] if dry_run else report.write(out_dir)
     except OSError as exc:  # report.write removes the new files it made before failing
         fail(
-            f"cannot write the entries into {papers_dir} ({exc.strerror or exc}); no new entry was written"
+            f"cannot write the entries into {out_dir} ({exc.strerror or exc}); no new entry was written"
         )
     if as_json:
         emit_json({**report.to_json(), "dry_run": dry_run, "written": [str(p) for p in written]})
     else:
-        _human(report, papers_dir, dry_run)
+        _human(report, out_dir, dry_run)
     sys.exit(1 if report.skipped or not report.items else 0)
 
 

@@ -33,6 +33,42 @@ def json_option(func: Callable) -> Callable:
     )(func)
 
 
+def import_options(help_out: str) -> Callable[[Callable], Callable]:
+    """--out DIR, --dry-run, --overwrite and --added, shared by every importer command."""
+
+    def decorate(func: Callable) -> Callable:
+        for option in reversed(
+            [
+                click.option(
+                    "--out",
+                    "out_dir",
+                    type=click.Path(path_type=Path, file_okay=False),
+                    default=Path("papers"),
+                    show_default=True,
+                    help=help_out,
+                ),
+                click.option(
+                    "--dry-run", is_flag=True, help="Report what would happen; write nothing."
+                ),
+                click.option(
+                    "--overwrite",
+                    is_flag=True,
+                    help="Let merges rewrite existing entry files to fill in what they lack.",
+                ),
+                click.option(
+                    "--added",
+                    type=click.DateTime(formats=["%Y-%m-%d"]),
+                    default=None,
+                    help="The 'added' date of new entries, YYYY-MM-DD (default: today).",
+                ),
+            ]
+        ):
+            func = option(func)
+        return func
+
+    return decorate
+
+
 def emit_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
 
