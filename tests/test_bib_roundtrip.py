@@ -96,7 +96,7 @@ def _comparable(paper: Paper, added_default: dt.date | None) -> dict:
 
 
 @settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -759,7 +759,7 @@ def test_name_list_split_equals_bibtexparsers_scanner(names: str) -> None:
 NAME_WORD = st.from_regex(r"[A-ZÉ][a-zé]{0,6}(-[A-Zé][a-z]{0,4})?\.?", fullmatch=True)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(
     st.one_of(
         st.lists(NAME_WORD, min_size=1, max_size=4).map(" ".join),
