@@ -15,8 +15,11 @@ import functools
 import html as html_module
 import http.server
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -334,3 +337,26 @@ def test_every_method_and_recipe_page_shows_its_result(site_data, tmp_path):
             for i in range(len(b.sites))
         ):
             assert 'class="mi-planted"' in run, f"{runnable.name}: planted sites not marked"
+    # a rebuild with every result cached runs nothing and imports neither torch nor a method
+    script = (
+        "import json, sys\n"
+        "from mkdocs.commands.build import build\n"
+        "from mkdocs.config import load_config\n"
+        f"build(load_config({str(REPO / 'mkdocs.yml')!r}, site_dir={str(tmp_path / 'again')!r}))\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('torch', 'transformers', 'transformer_lens', 'reference_impls'))))\n"
+    )
+    env = {
+        **os.environ,
+        "NO_MKDOCS_2_WARNING": "1",
+        "MI_ATLAS_PAPERS": str(site_data.papers_dir),
+        "MI_ATLAS_TAXONOMY_DIR": str(site_data.taxonomy_dir),
+        "MI_ATLAS_RESULTS": "compute",
+        "MI_ATLAS_RESULTS_CACHE": str(cache),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert "mi-atlas: ran" not in done.stderr
+    assert len(list((tmp_path / "again" / "results").glob("*.json"))) == len(runnables)
