@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +74,7 @@ class Runnable:
     models: tuple[str, ...] = ()  # zoo models it runs on: its default model
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "default_model": self.default_model,
-            "summary": self.summary,
-            "module": self.module,
-            "path": self.path,
-            "models": list(self.models),
-        }
+        return {**asdict(self), "models": list(self.models)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Runnable:
