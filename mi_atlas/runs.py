@@ -333,8 +333,12 @@ class Run(_Doc):
     recovered: bool | None = Field(
         None, description="whether the run recovered the planted truth by its own criterion"
     )
+    command: str = Field("", description="the command that reproduces this run")
+    source: str = Field("", description="repository path of the implementing module")
     seeds: list[int] = Field(default_factory=lambda: [0])
-    environment: dict[str, str] = Field(default_factory=dict, description="library versions, device")
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="library versions, device"
+    )
 
 
 # -- scoring a ranking against planted components -------------------------------------------

@@ -39,6 +39,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from mi_atlas import runs
+
 # kind -> (hook name template, axis names of the hooked activation after `batch`)
 _KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "embed": ("hook_embed", ("pos", "d_model")),
@@ -163,6 +165,19 @@ class Site:
         d: dict[str, Any] = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
         d.update(hook_name=self.hook_name, object=self.object, label=str(self))
         return d
+
+    def doc(self) -> runs.Site:
+        """This site as the run document names it (`mi_atlas.runs.Site`): hook, object, label."""
+        return runs.Site(
+            kind=self.kind,
+            hook=self.hook_name,
+            object=self.object,
+            label=str(self),
+            layer=self.layer,
+            head=self.head,
+            index=self.index,
+            pos=self.pos,
+        )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Site:
