@@ -10,9 +10,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from . import links
+from . import identity, links
 from .entries import make_id, write_entry
-from .index import identity_keys, load_index, validate_entry
+from .index import load_index, validate_entry
 from .problems import Problem
 from .schema import Paper
 from .taxonomy import Taxonomy
@@ -97,17 +97,18 @@ def _clashes(paper: Paper, index, target: str) -> list[Problem]:
                 f"an entry with id '{paper.id}' already exists ({index.files[paper.id]}); choose another --id",
             )
         ]
-    mine = dict(identity_keys(paper))
+    known: identity.IdentityIndex[Paper] = identity.IdentityIndex()
     for other in index.papers:
-        for kind, key in identity_keys(other):
-            if mine.get(kind) == key:
-                return [
-                    Problem(
-                        target,
-                        kind.split()[0].lower(),
-                        f"same {kind} as {index.files[other.id]}: that paper is already in the index",
-                    )
-                ]
+        known.add(other, identity.keys_of(other))
+    for kind, other in known.find(identity.keys_of(paper))[:1]:
+        return [
+            Problem(
+                target,
+                kind,
+                f"same {identity.KEY_NAMES[kind]} as {index.files[other.id]}: that paper is "
+                "already in the index",
+            )
+        ]
     return []
 
 

@@ -8,13 +8,12 @@ broken index.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from . import links
+from . import identity
 from .problems import Problem
 from .schema import Paper
 from .taxonomy import Taxonomy, load_taxonomy
@@ -200,35 +199,20 @@ def load_index(papers_dir: Path, taxonomy: Taxonomy | None = None) -> Index:
     return index
 
 
-def identity_keys(paper: Paper) -> Iterable[tuple[str, str]]:
-    """The keys under which two entries are the same paper: arXiv id, DOI, URL, title."""
-    if paper.arxiv:
-        yield "arXiv id", paper.arxiv
-    if paper.doi:
-        yield "DOI", paper.doi.lower()
-    yield "URL", links.normalise_url(paper.url)
-    yield "title", links.normalise_title(paper.title)
-
-
 def find_duplicates(papers: list[Paper], files: dict[str, Path]) -> list[Problem]:
-    seen: dict[tuple[str, str], Paper] = {}
+    """Two entries for one paper (`identity.keys_of`: same arXiv id, DOI, OpenReview id, ACL
+    Anthology id, normalised URL or normalised title), reported on the later file."""
     problems: list[Problem] = []
-    reported: set[tuple[str, str]] = set()
-    for paper in papers:
-        for kind, key in identity_keys(paper):
-            first = seen.setdefault((kind, key), paper)
-            if first is paper or (first.id, paper.id) in reported:
-                continue
-            reported.add((first.id, paper.id))
-            field_name = {"arXiv id": "arxiv", "DOI": "doi", "URL": "url", "title": "title"}[kind]
-            text = read_text(files[paper.id])
-            problems.append(
-                Problem(
-                    display_path(files[paper.id]),
-                    field_name,
-                    f"same {kind} as {display_path(files[first.id])}: two entries for one paper; merge them into one file",
-                    key_lines(text).get(field_name),
-                    first.id,
-                )
+    for first, paper, kind in identity.duplicates(papers):
+        text = read_text(files[paper.id])
+        problems.append(
+            Problem(
+                display_path(files[paper.id]),
+                kind,
+                f"same {identity.KEY_NAMES[kind]} as {display_path(files[first.id])}: two entries "
+                "for one paper; merge them into one file",
+                key_lines(text).get(kind),
+                first.id,
             )
+        )
     return problems

@@ -310,7 +310,7 @@ def test_merge_into_existing_entry_fills_gaps_only_with_overwrite(tmp_path, pape
     assert result.exit_code == 0
     assert [m["id"] for m in report["merged"]] == ["2024-whispering"]
     assert report["merged"][0]["reason"] == (
-        f"already {papers}/2024-whispering.yaml (same URL); would add goals, openreview, code, "
+        f"already {papers}/2024-whispering.yaml (same URL); would add openreview, code, goals, "
         "provenance line 5 (use --overwrite to update the file)"
     )
     assert [p["kind"] for p in report["problems"]] == ["existing"]

@@ -210,7 +210,7 @@ def test_duplicate_citation_key_same_paper_merges_other_paper_is_created() -> No
         (19, "2023-other-different-paper-that-reused-key"),
     ]
     assert [(i.line, i.id, i.reason) for i in report.merged] == [
-        (10, "2023-hanna-gpt-2-compute-greater-than", "same arXiv id as line 1; filled abstract")
+        (10, "2023-hanna-gpt-2-compute-greater-than", "same arXiv id as line 1; filled abstract, provenance line 10")
     ]
     assert problems(report) == [
         (10, None, "the citation key 'hanna2023' is also used at line 1"),
@@ -535,14 +535,14 @@ def test_merge_fills_gaps_reports_conflicts_and_never_touches_tags(
         (
             2,
             "2024-arditi-refusal",
-            "same arXiv id as papers/2024-arditi-refusal.yaml; filled abstract, bibtex.month, bibtex.primaryclass",
+            "same arXiv id as papers/2024-arditi-refusal.yaml; filled abstract, bibtex.month, bibtex.primaryclass, provenance line 2",
         ),
         (
             13,
             "2021-geva-ffn-memories",
-            "same DOI as papers/2021-geva-ffn-memories.yaml; filled authors, bibtex.booktitle, bibtex.pages",
+            "same DOI as papers/2021-geva-ffn-memories.yaml; filled authors, bibtex.booktitle, bibtex.pages, provenance line 13",
         ),
-        (22, "2023-wang-ioi", "same title as papers/2023-wang-ioi.yaml; filled arxiv"),
+        (22, "2023-wang-ioi", "same title as papers/2023-wang-ioi.yaml; filled arxiv, provenance line 22"),
     ]
     assert created(report) == [(31, "2023-li-inference-time-intervention-eliciting-truthful")]
     assert problems(report) == [
@@ -586,7 +586,7 @@ def test_merge_without_overwrite_says_what_it_would_fill(curated: Path, monkeypa
     report = run("merge.bib", curated)
     assert report.merged[0].reason == (
         "same arXiv id as papers/2024-arditi-refusal.yaml; would fill abstract, bibtex.month, "
-        "bibtex.primaryclass (pass --overwrite to write it)"
+        "bibtex.primaryclass, provenance line 2 (pass --overwrite to write it)"
     )
     assert report.updated_entries == {}
     assert len(report.new_entries) == 1

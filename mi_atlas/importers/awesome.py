@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from rapidfuzz import fuzz
 
+from .. import identity
 from ..entries import make_id
 from ..index import display_path, load_index
-from ..links import normalise_title, normalise_url
 from ..problems import Problem
 from ..schema import Paper
 from ..taxonomy import AXES, Taxonomy, load_taxonomy
@@ -37,18 +36,11 @@ from .awesome_report import AwesomeReport, Ignored, ProblemLog
 from .entry_fields import Candidate, rows_text
 from .label_cache import CachedTaxonomy
 from .markdown_blocks import Walker
+from .merge import merge_entry
 from .paper_links import PaperLink, title_search_url
 from .report import Item
 
-STRONG = ("arxiv", "doi", "openreview", "acl")
-KEY_NAMES = {
-    "arxiv": "arXiv id",
-    "doi": "DOI",
-    "openreview": "OpenReview id",
-    "acl": "ACL Anthology id",
-    "url": "URL",
-    "title": "title",
-}
+KEY_NAMES = identity.KEY_NAMES
 _OPTIONAL = ("arxiv", "doi", "openreview", "acl", "code", "authors", "tldr")
 
 
@@ -170,7 +162,7 @@ def import_text(
     return report
 
 
-@dataclass
+@dataclass(eq=False)
 class Draft:
     """An entry being built: a new one from list items, or an existing one being filled."""
 
@@ -192,7 +184,7 @@ class Resolver:
     overwrite: bool
     papers_label: str
     taken: set[str]
-    index: dict[tuple[str, str], Draft] = field(default_factory=dict)
+    index: identity.IdentityIndex[Draft] = field(default_factory=identity.IdentityIndex)
     drafts: list[Draft] = field(default_factory=list)
 
     # --- the identity index --------------------------------------------------------------
@@ -203,15 +195,8 @@ class Resolver:
         self.taken.add(paper.id)
         self._register(draft)
 
-    def _keys(self, data: dict[str, Any]) -> list[tuple[str, str]]:
-        keys = [(kind, str(data[kind]).lower()) for kind in STRONG if data.get(kind)]
-        keys.append(("url", normalise_url(data["url"])))
-        keys.append(("title", normalise_title(data["title"])))
-        return keys
-
     def _register(self, draft: Draft) -> None:
-        for key in self._keys(draft.data):
-            self.index.setdefault(key, draft)
+        self.index.add(draft, identity.keys_of(draft.data))
 
     def _describe(self, draft: Draft) -> str:
         if draft.existing is not None:
@@ -241,10 +226,9 @@ class Resolver:
         kept: list[PaperLink] = []
         dropped: list[tuple[PaperLink, Draft]] = []
         for link in cand.links:
-            keys = [(kind, value.lower()) for kind, value in link.strong_ids.items()]
-            keys.append(("url", normalise_url(link.url)))
-            owner = next((self.index[k] for k in keys if k in self.index), None)
-            if owner is None or titles_match(owner.data["title"], cand.title):
+            found = self.index.find(identity.link_keys(link.url, link.strong_ids))
+            owner = found[0][1] if found else None
+            if owner is None or identity.titles_match(owner.data["title"], cand.title):
                 kept.append(link)
             else:
                 dropped.append((link, owner))
@@ -337,13 +321,13 @@ class Resolver:
         self.report.skipped.append(Item(cand.line, cand.title, None, reason))
 
     def _match(self, cand: Candidate, data: dict[str, Any]) -> tuple[Draft | None, str | None]:
-        for kind, value in self._keys(data):
+        for kind, value in identity.keys_of(data):
             owner = self.index.get((kind, value))
             if owner is None:
                 continue
-            if kind != "title" and not titles_match(owner.data["title"], cand.title):
+            if kind != "title" and not identity.titles_match(owner.data["title"], cand.title):
                 continue  # not reached: links of other papers were dropped already
-            conflict = _strong_conflict(owner.data, data)
+            conflict = identity.strong_conflict(owner.data, data)
             if conflict is None:
                 return owner, kind
             other, mine = owner.data[conflict], data[conflict]
@@ -373,17 +357,29 @@ class Resolver:
         self._register(draft)
 
     def _merge_listed(self, owner: Draft, cand: Candidate, data: dict[str, Any], key) -> None:
-        notes = self._merge_tags(owner, data, keep_existing=False)
-        for name in ("year", "venue"):
-            if owner.data[name] != data[name]:
+        before = {axis: list(owner.data.get(axis, [])) for axis in AXES}
+        result = merge_entry(owner.data, data, same_import=True)
+        owner.data = result.data
+        notes = []
+        conflicting = {conflict.field for conflict in result.conflicts}
+        for name in result.filled:
+            if name in AXES and name not in conflicting:
+                extra = [t for t in owner.data[name] if t not in before[name]]
+                notes.append(f"{name}: adds {', '.join(extra)}")
+        for conflict in result.conflicts:
+            if conflict.field == "title":
+                notes.append(f"title written '{conflict.offered}' here")
+            elif conflict.field in AXES:
+                kept, offered = conflict.kept.split(", ")[0], conflict.offered.split(", ")[0]
                 notes.append(
-                    f"{name} {data[name]} here, {owner.data[name]} on line {owner.line}: "
-                    f"kept line {owner.line}'s"
+                    f"{conflict.field}: {kept} on line {owner.line}, {offered} here: both kept, "
+                    f"{kept} first"
                 )
-        if normalise_title(owner.data["title"]) != normalise_title(data["title"]):
-            notes.append(f"title written '{data['title']}' here")
-        self._fill(owner, data)
-        owner.data["provenance"].append(data["provenance"][0])
+            else:
+                notes.append(
+                    f"{conflict.field} {conflict.offered} here, {conflict.kept} on line "
+                    f"{owner.line}: kept line {owner.line}'s"
+                )
         self._register(owner)
         detail = "; ".join(notes) if notes else "no differences"
         self.log.add(
@@ -403,30 +399,29 @@ class Resolver:
         self.report.merged.append(item)
 
     def _merge_existing(self, owner: Draft, cand: Candidate, data: dict[str, Any], key) -> None:
-        before = len(owner.filled)
-        notes = self._merge_tags(owner, data, keep_existing=True)
-        self._fill(owner, data)
-        prov = data["provenance"][0]
-        known = {(p.get("source"), p.get("line")) for p in owner.data.get("provenance", [])}
-        if (prov["source"], prov["line"]) not in known:
-            owner.data.setdefault("provenance", []).append(prov)
-            owner.filled.append(f"provenance line {cand.line}")
+        result = merge_entry(owner.data, data)
+        owner.data = result.data
+        owner.filled.extend(result.filled)
+        self._register(owner)
         where = self._describe(owner)
-        if notes:
+        if result.conflicts:
+            notes = [
+                f"{c.field} {c.offered} in the list, {c.kept} in the entry"
+                for c in result.conflicts
+            ]
             self.log.add(
                 "existing",
                 cand.line,
                 None,
                 f"'{cand.title}' is already {where}, which differs: {'; '.join(notes)}; "
-                "kept the entry's tags",
+                "kept the entry's values",
             )
-        new = owner.filled[before:]
-        if not new:
+        if not result.filled:
             outcome = "nothing to add"
         elif self.overwrite:
-            outcome = f"adds {', '.join(new)}"
+            outcome = f"adds {', '.join(result.filled)}"
         else:
-            outcome = f"would add {', '.join(new)} (use --overwrite to update the file)"
+            outcome = f"would add {', '.join(result.filled)} (use --overwrite to update the file)"
         item = Item(
             cand.line,
             cand.title,
@@ -438,39 +433,6 @@ class Resolver:
         if not owner.queued:
             owner.queued = True
             self.drafts.append(owner)
-
-    def _merge_tags(self, owner: Draft, data: dict[str, Any], *, keep_existing: bool) -> list[str]:
-        """Unite tag lists (primary stays first) and describe each difference."""
-        notes = []
-        for axis in AXES:
-            mine, theirs = data.get(axis, []), owner.data.get(axis, [])
-            if mine == theirs or not mine:
-                continue
-            extra = [t for t in mine if t not in theirs]
-            if keep_existing:
-                if not theirs:
-                    owner.data[axis] = list(mine)
-                    owner.filled.append(axis)
-                elif extra:
-                    notes.append(
-                        f"{axis} {', '.join(mine)} in the list, {', '.join(theirs)} in the entry"
-                    )
-                continue
-            if theirs and mine[0] != theirs[0]:
-                notes.append(
-                    f"{axis}: {theirs[0]} on line {owner.line}, {mine[0]} here: both kept, "
-                    f"{theirs[0]} first"
-                )
-            elif extra:
-                notes.append(f"{axis}: adds {', '.join(extra)}")
-            owner.data[axis] = theirs + extra
-        return notes
-
-    def _fill(self, owner: Draft, data: dict[str, Any]) -> None:
-        for name in _OPTIONAL:
-            if data.get(name) and not owner.data.get(name):
-                owner.data[name] = data[name]
-                owner.filled.append(name)
 
     def finish(self) -> None:
         """Validate every new or filled entry; a draft that fails (it should not) turns its
@@ -495,26 +457,6 @@ class Resolver:
                 self.report.updated_entries[paper.id] = paper
         for bucket in (self.report.created, self.report.merged, self.report.skipped):
             bucket.sort(key=lambda item: item.line)
-
-
-def titles_match(a: str, b: str) -> bool:
-    """Two spellings of one title: equal once normalised, nearly equal, or one a long
-    enough prefix of the other (a title with and without its subtitle)."""
-    a, b = normalise_title(a), normalise_title(b)
-    if not a or not b:
-        return False
-    if a == b or fuzz.ratio(a, b) >= 92:
-        return True
-    short, long = sorted((a, b), key=len)
-    return len(short.split()) >= 4 and long.startswith(short)
-
-
-def _strong_conflict(owner: dict[str, Any], data: dict[str, Any]) -> str | None:
-    for kind in STRONG:
-        mine, theirs = data.get(kind), owner.get(kind)
-        if mine and theirs and str(mine).lower() != str(theirs).lower():
-            return kind
-    return None
 
 
 def _validation_errors(data: dict[str, Any], taxonomy: Taxonomy) -> list[tuple[str, str]]:

@@ -19,15 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import links, texcodec
+from .. import identity, links, texcodec
 from ..entries import make_id
 from ..exporters.bibtex import default_entry_type
-from ..index import display_path, identity_keys, load_index, validate_entry
+from ..index import display_path, load_index, validate_entry
 from ..problems import Problem
 from ..schema import SLUG, Paper
 from ..taxonomy import AXES, Taxonomy, load_taxonomy
 from .bibread import BibRecord, read_bib
-from .merge import merge_paper
+from .merge import merge_entry
 from .report import ImportReport, Item
 from .venue import resolve_venue, suggest_venue
 
@@ -42,7 +42,6 @@ _ARXIV_IN_TEXT = re.compile(
     re.IGNORECASE,
 )
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
-_KIND_FIELD = {"arXiv id": "arxiv", "DOI": "doi", "URL": "url", "title": "title"}
 
 
 class IndexNotClean(Exception):
@@ -59,22 +58,16 @@ class _Known:
 
     papers: dict[str, Paper] = field(default_factory=dict)
     where: dict[str, str] = field(default_factory=dict)  # id -> "papers/x.yaml" or "line 12"
-    keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    ids: identity.IdentityIndex[str] = field(default_factory=identity.IdentityIndex)
 
-    def add(self, paper: Paper, where: str, keys: list[tuple[str, str]] | None = None) -> None:
+    def add(self, paper: Paper, where: str, keys: list[identity.Key] | None = None) -> None:
         self.papers[paper.id] = paper
         self.where[paper.id] = where
-        for key in keys if keys is not None else identity_keys(paper):
-            self.keys.setdefault(key, paper.id)
+        self.ids.add(paper.id, keys if keys is not None else identity.keys_of(paper))
 
-    def matches(self, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    def matches(self, keys: list[identity.Key]) -> list[tuple[str, str]]:
         """(kind, id) of each known entry with one of these identity keys, best evidence first."""
-        found: list[tuple[str, str]] = []
-        for kind, value in keys:
-            pid = self.keys.get((kind, value))
-            if pid is not None and pid not in [p for _, p in found]:
-                found.append((kind, pid))
-        return found
+        return self.ids.find(keys)
 
 
 def import_bib(
@@ -208,7 +201,7 @@ class _Builder:
         paper = self.validate(record, data)
         if paper is None:
             return None
-        keys = list(identity_keys(paper))
+        keys = identity.keys_of(paper)
         matches = known.matches(keys)
         if matches:
             return self.merge(record, paper, matches, known)
@@ -235,16 +228,17 @@ class _Builder:
         for other_kind, other in matches[1:]:
             self.problem(
                 record,
-                _KIND_FIELD[other_kind],
-                f"also the same {other_kind} as {known.where[other]}; merged into {known.where[pid]} only",
+                other_kind,
+                f"also the same {identity.KEY_NAMES[other_kind]} as {known.where[other]}; "
+                f"merged into {known.where[pid]} only",
             )
         curated = known.papers[pid]
-        result = merge_paper(curated, paper, self.tax)
+        new = pid in self.report.new_entries
+        result = merge_entry(_data(curated), _data(paper), same_import=new)
         for conflict in result.conflicts:
             name = conflict.field.removeprefix("bibtex.")
             line = record.lines.get(_bib_field(name, record), record.line)
             self.report.problem(line, name, conflict.message)
-        new = pid in self.report.new_entries
         if not result.filled:
             filled = "nothing to fill"
         elif new or self.overwrite:
@@ -252,12 +246,18 @@ class _Builder:
         else:
             filled = f"would fill {', '.join(result.filled)} (pass --overwrite to write it)"
         self.report.merged.append(
-            Item(record.line, paper.title, pid, f"same {kind} as {known.where[pid]}; {filled}")
+            Item(
+                record.line,
+                paper.title,
+                pid,
+                f"same {identity.KEY_NAMES[kind]} as {known.where[pid]}; {filled}",
+            )
         )
         if result.changed and (new or self.overwrite):
-            known.add(result.paper, known.where[pid])
+            merged = Paper.model_validate(result.data, context={"taxonomy": self.tax})
+            known.add(merged, known.where[pid])
             target = self.report.new_entries if new else self.report.updated_entries
-            target[pid] = result.paper
+            target[pid] = merged
         return pid
 
     def validate(self, record: BibRecord, data: dict) -> Paper | None:
@@ -510,6 +510,10 @@ class _Builder:
         if record.entry_type != default_entry_type(extras, kind):
             extras["entrytype"] = record.entry_type
         return extras
+
+
+def _data(paper: Paper) -> dict:
+    return paper.model_dump(exclude_none=True)
 
 
 def _bib_field(name: str, record: BibRecord) -> str:

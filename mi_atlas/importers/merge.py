@@ -1,34 +1,41 @@
-"""Merging an imported record of a paper into the curated entry for the same paper.
+"""Merging a second record of a paper into the entry already kept for it: the one merge.
 
-The curated entry wins: an import only fills what it lacks (authors, abstract, identifiers,
-BibTeX extras) and never touches its tags, title, year, venue or url. Every value the import
-offered that differs from the curated one is returned as a `Conflict` so an importer can
-report it. Shared by every importer (`import-bib`, `import-awesome`).
+Used by `import-bib`, `import-awesome` (and `enrich`): whoever finds that two records are the
+same paper (`mi_atlas.identity`) calls `merge_entry(kept, incoming)` on their plain data.
 
-    result = merge_paper(curated, incoming)
-    result.paper      # the curated entry with the gaps filled (re-validated)
-    result.filled     # ["authors", "doi", "bibtex.pages"]
+- The kept entry wins: its title, year and venue are never changed; each different value the
+  incoming record offered is returned as a `Conflict` for the report. A preprint (venue arXiv)
+  of a published paper is not a conflict.
+- What the kept entry lacks is filled: url (which settles a "no link" entry), identifiers,
+  code, authors, abstract, TL;DR, BibTeX extras, and the provenance of the incoming record.
+- Tags are the curators' judgement. Into a curated entry, only an axis it leaves empty is
+  filled; a different non-empty list is a conflict. Between two records of the same import
+  (`same_import=True`) the lists are united, the kept record's primary tag first.
+
+    result = merge_entry(kept, incoming)
+    result.data       # the kept entry's data with the gaps filled (validate it before writing)
+    result.filled     # ["authors", "doi", "bibtex.pages", "provenance line 12"]
     result.conflicts  # [Conflict("year", kept="2024", offered="2023")]
 """
 
 from __future__ import annotations
 
+import copy
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import links
-from ..schema import Paper
-from ..taxonomy import AXES, Taxonomy
+from ..taxonomy import AXES
 
-# Filled when the curated entry lacks them; compared when both have them.
-FILLABLE = ("arxiv", "doi", "openreview", "acl", "code", "abstract", "tldr")
-# Never changed by an import; compared so differences are reported.
-KEPT = ("title", "year", "venue")
+# Filled when the kept entry lacks them; compared when both have them.
+FILLABLE = ("url", "arxiv", "doi", "openreview", "acl", "code", "abstract", "tldr")
+PREPRINT_VENUE = "arXiv"
 
 
 @dataclass(frozen=True)
 class Conflict:
-    """A value the import offered that differs from the curated one (which was kept)."""
+    """A value the incoming record offered that differs from the kept one (which stays)."""
 
     field: str
     kept: str
@@ -41,7 +48,7 @@ class Conflict:
 
 @dataclass
 class MergeResult:
-    paper: Paper
+    data: dict[str, Any]
     filled: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
 
@@ -54,68 +61,77 @@ def _short(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Comparison form of free text: case, accents and spacing ignored."""
-    text = unicodedata.normalize("NFKD", text)
+    text = unicodedata.normalize("NFKD", str(text))
     return " ".join("".join(ch for ch in text if not unicodedata.combining(ch)).casefold().split())
 
 
-def merge_paper(
-    curated: Paper,
-    incoming: Paper,
-    taxonomy: Taxonomy | None = None,
+def merge_entry(
+    kept: dict[str, Any], incoming: dict[str, Any], *, same_import: bool = False
 ) -> MergeResult:
-    """Fill `curated`'s gaps from `incoming` (the same paper); report what differs."""
-    update: dict = {}
-    result = MergeResult(curated)
+    """Fill `kept`'s gaps from `incoming` (the same paper); report what differs. Neither
+    argument is changed."""
+    data = copy.deepcopy(kept)
+    result = MergeResult(data)
     conflicts = result.conflicts
 
-    if links.normalise_title(curated.title) != links.normalise_title(incoming.title):
-        conflicts.append(Conflict("title", curated.title, incoming.title))
-    if curated.year != incoming.year:
-        conflicts.append(Conflict("year", str(curated.year), str(incoming.year)))
-    # A preprint of a published paper is not a conflict; a publication of a preprint is news.
-    if curated.venue != incoming.venue and incoming.venue != "arXiv":
-        conflicts.append(Conflict("venue", curated.venue, incoming.venue))
+    if links.normalise_title(kept["title"]) != links.normalise_title(incoming["title"]):
+        conflicts.append(Conflict("title", kept["title"], incoming["title"]))
+    if kept["year"] != incoming["year"]:
+        conflicts.append(Conflict("year", str(kept["year"]), str(incoming["year"])))
+    if kept["venue"] != incoming["venue"] and incoming["venue"] != PREPRINT_VENUE:
+        conflicts.append(Conflict("venue", kept["venue"], incoming["venue"]))
 
     for name in FILLABLE:
-        mine, theirs = getattr(curated, name), getattr(incoming, name)
-        if theirs is None:
+        mine, theirs = kept.get(name), incoming.get(name)
+        if not theirs:
             continue
-        if mine is None:
-            update[name] = theirs
+        if not mine:
+            data[name] = theirs
             result.filled.append(name)
-        elif _fold(mine) != _fold(theirs):
+        elif fold(mine) != fold(theirs) and name != "url":  # two links to one paper are fine
             conflicts.append(Conflict(name, mine, theirs))
+    if data.get("url") and "link" in data.get("needs", ()):
+        data["needs"] = [need for need in data["needs"] if need != "link"]
 
-    if incoming.authors:
-        if not curated.authors:
-            update["authors"] = incoming.authors
-            result.filled.append("authors")
-        elif [_fold(a) for a in curated.authors] != [_fold(a) for a in incoming.authors]:
-            conflicts.append(
-                Conflict("authors", ", ".join(curated.authors), ", ".join(incoming.authors))
-            )
+    mine, theirs = kept.get("authors") or [], incoming.get("authors") or []
+    if theirs and not mine:
+        data["authors"] = list(theirs)
+        result.filled.append("authors")
+    elif theirs and [fold(a) for a in mine] != [fold(a) for a in theirs]:
+        conflicts.append(Conflict("authors", ", ".join(mine), ", ".join(theirs)))
 
-    extras = dict(curated.bibtex)
-    for key, value in incoming.bibtex.items():
+    extras = dict(kept.get("bibtex") or {})
+    for key, value in (incoming.get("bibtex") or {}).items():
         if key not in extras:
             extras[key] = value
             result.filled.append(f"bibtex.{key}")
-        elif _fold(extras[key]) != _fold(value):
+        elif fold(extras[key]) != fold(value):
             conflicts.append(Conflict(f"bibtex.{key}", extras[key], value))
-    if extras != curated.bibtex:
-        update["bibtex"] = extras
+    if extras:
+        data["bibtex"] = extras
 
-    for axis in AXES:  # tags are the curators' judgement: never changed by an import
-        mine, theirs = getattr(curated, axis), getattr(incoming, axis)
-        if theirs and theirs != mine:
-            conflicts.append(Conflict(axis, ", ".join(mine) or "[]", ", ".join(theirs)))
+    for axis in AXES:
+        mine, theirs = list(kept.get(axis) or []), list(incoming.get(axis) or [])
+        if not theirs or theirs == mine:
+            continue
+        if not mine:
+            data[axis] = theirs
+            result.filled.append(axis)
+            continue
+        if not same_import:
+            conflicts.append(Conflict(axis, ", ".join(mine), ", ".join(theirs)))
+            continue
+        if extra := [tag for tag in theirs if tag not in mine]:
+            data[axis] = mine + extra
+            result.filled.append(axis)
+        if theirs[0] != mine[0]:
+            conflicts.append(Conflict(axis, ", ".join(mine), ", ".join(theirs)))
 
-    if update:
-        update["provenance"] = [*curated.provenance, *incoming.provenance]
-        data = curated.model_dump()
-        data.update(update)
-        context = {"taxonomy": taxonomy} if taxonomy is not None else None
-        result.paper = Paper.model_validate(data, context=context)
+    seen = {(p.get("source"), p.get("line")) for p in kept.get("provenance") or []}
+    for prov in incoming.get("provenance") or []:
+        if (prov.get("source"), prov.get("line")) not in seen:
+            data.setdefault("provenance", []).append(dict(prov))
+            result.filled.append(f"provenance line {prov.get('line')}")
     return result
