@@ -341,6 +341,41 @@ class Run(_Doc):
     )
 
 
+# -- the folder of runs ----------------------------------------------------------------------
+
+INDEX_FILE = "index.json"
+
+
+class IndexEntry(_Doc):
+    """One registered runnable in `DIR/index.json`: where its document is, or why there is none."""
+
+    name: str
+    kind: Literal["method", "recipe", "check"]
+    method: str = Field(description="taxonomy id of the method or sub-goal it belongs to")
+    model: str | None = Field(None, description="the model `mi-atlas run --all` ran it on")
+    summary: str = Field("", description="first line of its docstring")
+    source: str = Field("", description="repository path of the implementing module")
+    command: str = Field(description="the command that writes (or prints) its document")
+    file: str | None = Field(None, description="its run document, relative to the folder")
+    error: str | None = Field(None, description="why no document was written (one sentence)")
+
+    @model_validator(mode="after")
+    def _file_or_error(self) -> IndexEntry:
+        if (self.file is None) == (self.error is None):
+            raise ValueError("an index entry has either a file or an error")
+        return self
+
+
+class RunIndex(_Doc):
+    """`DIR/index.json`, written by `mi-atlas run --all --out DIR` next to the run documents."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    runs: list[IndexEntry]
+    import_errors: dict[str, str] = Field(
+        default_factory=dict, description="module -> why it failed to import (nothing registered)"
+    )
+
+
 # -- scoring a ranking against planted components -------------------------------------------
 
 
