@@ -204,9 +204,15 @@ def _load_model(path: Path, model: type[BaseModel]) -> BaseModel:
         raise TaxonomyError(f"{path}: {exc}") from None
 
 
-def load_taxonomy(root: Path | None = None) -> Taxonomy:
-    """Load `objects`, `locate`, `steer`, `goals` and `venues` from a taxonomy folder."""
-    return _load_cached(Path(root) if root else taxonomy_dir())
+def load_taxonomy(root: Path | None = None, *, reload: bool = False) -> Taxonomy:
+    """Load `objects`, `locate`, `steer`, `goals` and `venues` from a taxonomy folder.
+
+    Loads are cached by folder; `reload=True` reads the files again (a rebuild under
+    `mkdocs serve` must see an edited taxonomy)."""
+    root = Path(root) if root else taxonomy_dir()
+    if reload:
+        _load_cached.cache_clear()
+    return _load_cached(root)
 
 
 @cache
