@@ -55,6 +55,23 @@ def linear(directory: Path):
     return zoo.load(checkpoint.save(hf, VOCAB, directory))
 
 
+def native(attention_dir: str = "bidirectional", normalization: str | None = None, seed: int = 0):
+    """A random 2-layer TransformerLens-native bridge (`boot_native`): plain `AttentionBridge`s
+    that cannot split Q/K/V inputs or per-head results, `attention_dir` causal or bidirectional
+    (an encoder-style model), no normalisation by default (as InterpBench/tracr models ship)."""
+    import transformer_lens.model_bridge.sources.native  # noqa: F401 (attaches boot_native)
+    from transformer_lens.config import TransformerBridgeConfig
+    from transformer_lens.model_bridge import TransformerBridge
+
+    cfg = TransformerBridgeConfig(
+        d_model=32, d_head=8, n_layers=2, n_ctx=16, n_heads=4, d_vocab=len(VOCAB), d_mlp=48,
+        act_fn="gelu", normalization_type=normalization, attention_dir=attention_dir, seed=seed,
+    )  # fmt: skip
+    bridge = TransformerBridge.boot_native(cfg)
+    bridge.enable_compatibility_mode(disable_warnings=True)
+    return bridge.eval()
+
+
 def random_tokens(batch: int, pos: int, seed: int) -> torch.Tensor:
     """Token ids drawn from the non-special words."""
     g = torch.Generator().manual_seed(seed)

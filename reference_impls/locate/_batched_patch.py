@@ -183,10 +183,11 @@ def patch_sweep(
     n_pos = tokens.shape[1]
     in_batch = isinstance(source, Tensor)
     out = torch.empty(n_sets, tokens.shape[0])
+    causal = is_causal(model)
     unreachable = [
         reads is not None
         and bool(sites)
-        and all(outside_causal_cone(model, s, reads % n_pos) for s in sites)
+        and all(outside_causal_cone(model, s, reads % n_pos, causal) for s in sites)
         for sites in patch_sets
     ]
     joins = [earliest_layer(model, sites) for sites in patch_sets]
@@ -226,17 +227,41 @@ _AFTER_MIXING = {
 }
 
 
-def outside_causal_cone(model: Any, site: Site, reads: int) -> bool:
+def is_causal(model: Any) -> bool:
+    """Whether every attention layer of `model` provably attends only to earlier positions.
+
+    The bridge's config says so (`attention_dir`, "bidirectional" for encoder-style native
+    models), and so does every wrapped Hugging Face attention module that carries an
+    `is_causal` flag. Anything that says otherwise, or a config that says nothing, is not
+    causal: the cone shortcut is then not sound and every site is run.
+    """
+    if getattr(model.cfg, "attention_dir", None) != "causal":
+        return False
+    if getattr(getattr(model, "original_model", None), "config", None) is not None:
+        if getattr(model.original_model.config, "is_causal", True) is False:
+            return False
+    for block in model.blocks:
+        inner = getattr(block.attn, "original_component", None)
+        if inner is not None and getattr(inner, "is_causal", True) is False:
+            return False
+    return True
+
+
+def outside_causal_cone(model: Any, site: Site, reads: int, causal: bool | None = None) -> bool:
     """Whether patching `site` provably leaves position `reads` (and hence the metric) unchanged.
 
-    Attention is causal, so a site after `reads` cannot reach it; a site at another position in
-    the last block, after that block's attention, has no attention left to carry it there.
+    Only on a causal model (`is_causal`): a site after `reads` cannot reach it; a site at
+    another position in the last block, after that block's attention, has no attention left to
+    carry it there. On a bidirectional model only the second holds. `causal` is
+    `is_causal(model)`, passed in by sweeps that ask once for many sites.
     """
     if site.pos is None or site.kind == "sae_feature":
         return False
+    last_block = hook_layer(model, site.hook_name) == model.cfg.n_layers - 1
+    if not (is_causal(model) if causal is None else causal):
+        return site.pos != reads and last_block and site.kind in _AFTER_MIXING
     if site.pos > reads:
         return True
-    last_block = hook_layer(model, site.hook_name) == model.cfg.n_layers - 1
     return site.pos != reads and last_block and site.kind in _AFTER_MIXING
 
 

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import torch
 import transformer_lens.patching as tl_patching
-from locate_testing import VOCAB, linear, one_thread, tiny  # noqa: F401 (fixture)
+from locate_testing import VOCAB, linear, native, one_thread, tiny  # noqa: F401 (fixture)
 
 from reference_impls import addressing as A
+from reference_impls.interventions import patch
 from reference_impls.locate import causal_attribution as C
 from reference_impls.locate._batched_patch import outside_causal_cone
 from reference_impls.locate.metrics import LogitDiff
@@ -119,6 +120,34 @@ def test_sites_outside_the_causal_cone_are_exactly_unpatched(model, data):
     assert torch.all((exact.values - exact.meta["corrupted"]).abs() <= 1e-6)
     fast = C.activation_patching(model, clean, corrupted, sites, metric)
     assert fast.meta["corrupted"] == pytest.approx(exact.meta["corrupted"], abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["head_out", "resid_pre"])
+def test_a_bidirectional_model_has_no_causal_cone(data, kind):
+    # an encoder-style model: positions after the read position do reach it, so the sweep
+    # must run them; the reference is one plain hook per site
+    bidirectional = native("bidirectional")
+    clean, _, _ = data
+    g = torch.Generator().manual_seed(3)
+    corrupted = torch.randint(3, len(VOCAB), clean.shape, generator=g)
+    answer, wrong = torch.randint(3, len(VOCAB), (2, BATCH), generator=g)
+    metric = LogitDiff(answer, wrong, pos=2)
+    sites = (
+        A.heads(bidirectional, "out", positions=POS)
+        if kind == "head_out"
+        else A.layers(bidirectional, "resid_pre", positions=POS)
+    )
+    scores = C.activation_patching(bidirectional, clean, corrupted, sites, metric)
+    with torch.no_grad():
+        _, cache = bidirectional.run_with_cache(clean)
+        naive = []
+        for s in sites:
+            with patch(bidirectional, s, s.select(cache[s.hook_name])):
+                naive.append(float(metric(bidirectional(corrupted)).mean()))
+    naive = torch.tensor(naive)
+    later = torch.tensor([s.pos > 2 for s in sites])
+    assert (naive[later] - scores.meta["corrupted"]).abs().max() > 1e-3  # later sites matter
+    torch.testing.assert_close(scores.values, naive, atol=1e-5, rtol=0)
 
 
 def test_restoring_the_whole_first_residual_restores_the_clean_metric(model, data):
