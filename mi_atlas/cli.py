@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "import-awesome": "mi_atlas.commands.import_awesome:import_awesome",
     "import-bib": "mi_atlas.commands.import_bib:import_bib",
     "export": "mi_atlas.commands.export:export",
+    "enrich": "mi_atlas.commands.enrich:enrich_command",
     "list": "mi_atlas.commands.impls:list_",
     "run": "mi_atlas.commands.impls:run",
     "bench": "mi_atlas.commands.impls:bench",

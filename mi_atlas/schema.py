@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -128,6 +129,31 @@ def _acl(value: str) -> str:
     return value
 
 
+ORCID = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
+
+
+def _orcid(value: str) -> str:
+    bare = value.removeprefix("https://orcid.org/")
+    if not ORCID.match(bare):
+        raise PydanticCustomError(
+            "orcid",
+            "'{value}' is not an ORCID iD: use the form 0000-0002-1825-0097",
+            {"value": value},
+        )
+    return bare
+
+
+def _one_line(value: str) -> str:
+    if "\n" in value or len(value) > 300:
+        raise PydanticCustomError(
+            "one_line",
+            "a summary is one line of at most 300 characters in the entry's own words "
+            "(put the paper's abstract in 'abstract')",
+            {},
+        )
+    return value
+
+
 def _tag_checker(axis: str):
     def check(values: list[str], info: ValidationInfo) -> list[str]:
         taxonomy = _taxonomy(info)
@@ -197,6 +223,10 @@ Doi = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_d
 OpenReviewId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_openreview)]
 AclId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_acl)]
 VenueName = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_venue)]
+Orcid = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_orcid)]
+OneLine = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_one_line)
+]
 BibField = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$")]
 
 
@@ -241,10 +271,20 @@ class Paper(BaseModel):
     )
     code: Url | None = Field(default=None, description="Code repository.")
     authors: list[Text] = Field(
-        default_factory=list, description="'First Last' per author, in order."
+        default_factory=list, description="'First Last' per author, in the paper's order."
     )
-    abstract: Text | None = None
-    tldr: Text | None = None
+    orcids: dict[Text, Orcid] = Field(
+        default_factory=dict,
+        description="ORCID iDs of some authors, keyed by the name exactly as in `authors`.",
+    )
+    aka: list[Text] = Field(
+        default_factory=list,
+        description="Short names the paper introduces and readers search for (ROME, CAA, LAPE).",
+    )
+    abstract: Text | None = Field(default=None, description="The paper's abstract.")
+    tldr: OneLine | None = Field(
+        default=None, description="A one-line summary in the entry's own words."
+    )
     objects: _tags("objects", "Interpretable objects (ids from taxonomy/objects.yaml).")
     locate: _tags("locate", "Locating methods (ids from taxonomy/locate.yaml).")
     steer: _tags("steer", "Steering methods (ids from taxonomy/steer.yaml).")
@@ -252,9 +292,24 @@ class Paper(BaseModel):
     bibtex: dict[BibField, Text] = Field(
         default_factory=dict, description="Extra BibTeX fields (pages, volume, publisher, ...)."
     )
-    added: dt.date | None = Field(default=None, description="When the entry joined the index.")
+    added: dt.date | None = Field(
+        default=None,
+        description="When the entry joined the index (the day its file was first committed).",
+    )
     notes: Text | None = None
     provenance: list[Provenance] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _orcids_name_authors(self) -> Paper:
+        for name in self.orcids:
+            if name not in self.authors:
+                raise PydanticCustomError(
+                    "orcid_author",
+                    "orcids names '{name}', who is not in authors; key each ORCID iD by the "
+                    "name exactly as written there",
+                    {"name": name},
+                )
+        return self
 
     @property
     def primary(self) -> dict[str, str | None]:
@@ -292,4 +347,6 @@ def json_schema(taxonomy: Taxonomy) -> dict[str, Any]:
     props["doi"]["anyOf"][0]["pattern"] = links.DOI.pattern
     props["openreview"]["anyOf"][0]["pattern"] = links.OPENREVIEW_ID.pattern
     props["year"]["minimum"] = MIN_YEAR
+    props["orcids"]["additionalProperties"]["pattern"] = ORCID.pattern
+    props["tldr"]["anyOf"][0]["maxLength"] = 300
     return schema

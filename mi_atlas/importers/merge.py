@@ -31,6 +31,8 @@ from ..taxonomy import AXES
 # Filled when the kept entry lacks them; compared when both have them.
 FILLABLE = ("url", "arxiv", "doi", "openreview", "acl", "code", "abstract", "tldr")
 PREPRINT_VENUE = "arXiv"
+# Identifiers the kept entry's own `url` may already name (an arXiv abs page names its id).
+LINKED = ("arxiv", "doi", "openreview", "acl")
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,16 @@ def merge_entry(
     if kept["venue"] != incoming["venue"] and incoming["venue"] != PREPRINT_VENUE:
         conflicts.append(Conflict("venue", kept["venue"], incoming["venue"]))
 
+    linked = links.parse_link(kept["url"]) if kept.get("url") else None
     for name in FILLABLE:
         mine, theirs = kept.get(name), incoming.get(name)
         if not theirs:
             continue
-        if not mine:
+        implied = getattr(linked, name) if linked and name in LINKED else None
+        if not mine and implied and fold(implied) != fold(theirs):
+            # The kept entry's link names another paper than the incoming id: not a gap.
+            conflicts.append(Conflict(name, f"{implied} (from url {kept['url']})", theirs))
+        elif not mine:
             data[name] = theirs
             result.filled.append(name)
         elif fold(mine) != fold(theirs) and name != "url":  # two links to one paper are fine
@@ -101,6 +108,18 @@ def merge_entry(
         result.filled.append("authors")
     elif theirs and [fold(a) for a in mine] != [fold(a) for a in theirs]:
         conflicts.append(Conflict("authors", ", ".join(mine), ", ".join(theirs)))
+
+    orcids = dict(kept.get("orcids") or {})
+    for name, orcid in (incoming.get("orcids") or {}).items():
+        if name not in (data.get("authors") or []):
+            continue  # an ORCID iD is keyed by a name the entry lists
+        if name not in orcids:
+            orcids[name] = orcid
+            result.filled.append(f"orcids.{name}")
+        elif orcids[name] != orcid:
+            conflicts.append(Conflict(f"orcids.{name}", orcids[name], orcid))
+    if orcids:
+        data["orcids"] = orcids
 
     extras = dict(kept.get("bibtex") or {})
     for key, value in (incoming.get("bibtex") or {}).items():

@@ -5,8 +5,10 @@ sets `window.MI_ATLAS` (taxonomy, venues, papers) and `bibtex.js` sets `window.M
 (paper id -> BibTeX entry, loaded after the page so that filtering starts at once).
 
 Each paper is a small object with one-letter keys, because the file is read on every visit:
-i id, t title, a authors, y year, v venue, x abstract (or TL;DR), o/l/s/g the tags on the
-objects/locate/steer/goals axes, u the paper's URL, c its code URL (if any).
+i id, t title, a authors, k short names (aka), y year, v venue, m one-line summary, x abstract,
+o/l/s/g the tags on the objects/locate/steer/goals axes, u the paper's URL, c its code URL.
+Empty optional keys are left out. Taxonomy nodes carry their aliases (searched with the papers'
+tags) and `impl` where the node has a reference implementation (a "runnable method" link).
 """
 
 from __future__ import annotations
@@ -28,13 +30,22 @@ def paper_record(paper: Paper) -> dict:
         "a": paper.authors,
         "y": paper.year,
         "v": paper.venue,
-        "x": paper.abstract or paper.tldr or "",
         "u": paper.url,
     }
     for axis, key in AXIS_KEYS.items():
         record[key] = getattr(paper, axis)
-    if paper.code:
-        record["c"] = paper.code
+    optional = {"k": paper.aka, "m": paper.tldr, "x": paper.abstract, "c": paper.code}
+    record.update((key, value) for key, value in optional.items() if value)
+    return record
+
+
+def _node(node, parent: str | None) -> dict:
+    record = {"id": node.id, "name": node.name, "parent": parent}
+    aliases = [alias for alias in node.aliases if alias.casefold() != node.name.casefold()]
+    if aliases:
+        record["aliases"] = aliases
+    if node.impls:
+        record["impl"] = True
     return record
 
 
@@ -48,13 +59,18 @@ def explorer_data(catalog: Catalog) -> dict:
                 "title": taxonomy[axis].title,
                 "label": AXIS_LABELS[axis],
                 "nodes": [
-                    {"id": node.id, "name": node.name, "parent": taxonomy[axis].parent.get(node.id)}
+                    _node(node, taxonomy[axis].parent.get(node.id))
                     for node in taxonomy[axis].nodes.values()
                 ],
             }
             for axis in AXES
         ],
         "venues": catalog.venues,
+        "venueNames": {
+            name: venue.full
+            for name in catalog.venues
+            if (venue := taxonomy.venues.by_name.get(name)) and venue.full != name
+        },
         "papers": [paper_record(paper) for paper in catalog.papers],
     }
 

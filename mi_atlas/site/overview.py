@@ -245,6 +245,10 @@ def _size(n: int) -> str:
     return ""
 
 
+# What the explorer's search box searches (search.js), said where the reader types.
+SEARCH_HINT = "Search titles, authors, method names (ROME, SAE, activation patching), venues, abstracts"
+
+
 def explorer_page(site: Site, src: str) -> str:
     """The explorer's skeleton; `explorer.js` builds the filters and results from the data file."""
     asset = lambda name: site.href(src, f"{routes.ASSETS}/{name}")  # noqa: E731
@@ -253,8 +257,8 @@ def explorer_page(site: Site, src: str) -> str:
     return f"""<div class="mi-explorer" id="mi-explorer" data-paper-href="{text(paper_href)}" data-node-href="{text(node_href)}">
 <h1 id="title">Explorer</h1>
 <div class="mi-explorer__bar">
-<label class="mi-sr-only" for="mi-q">Search titles, authors and abstracts</label>
-<input id="mi-q" class="mi-explorer__search" type="search" placeholder="Search titles, authors and abstracts" autocomplete="off" spellcheck="false">
+<label class="mi-sr-only" for="mi-q">{SEARCH_HINT}</label>
+<input id="mi-q" class="mi-explorer__search" type="search" placeholder="{SEARCH_HINT}" autocomplete="off" spellcheck="false">
 <label class="mi-explorer__sort">Sort <select id="mi-sort">
 <option value="relevance">relevance</option><option value="newest">newest first</option>
 <option value="oldest">oldest first</option><option value="title">title</option></select></label>
@@ -276,6 +280,7 @@ def explorer_page(site: Site, src: str) -> str:
 </div>
 <script src="{asset("vendor/minisearch.js")}"></script>
 <script src="{asset("papers.js")}"></script>
+<script src="{asset("search.js")}"></script>
 <script src="{asset("explorer.js")}"></script>
 <script src="{asset("bibtex.js")}" defer></script>
 """

@@ -54,9 +54,15 @@ NodeSection = Callable[[Site, str, Node, str], "Section | None"]
 # -- shared pieces -------------------------------------------------------------------------
 
 
-def author_list(authors: list[str], limit: int | None = None) -> str:
-    """'A, B and C' (escaped); with `limit`, longer lists end in 'et al.'."""
-    names = [text(name) for name in authors]
+def author_list(
+    authors: list[str], limit: int | None = None, *, search: Callable[[str], str] | None = None
+) -> str:
+    """'A, B and C' (escaped); with `limit`, longer lists end in 'et al.'. With `search`
+    (name -> explorer URL), each name links to a search for that author's papers."""
+    if search is None:
+        names = [text(name) for name in authors]
+    else:
+        names = [link(search(name), text(name), css="mi-author") for name in authors]
     if limit is not None and len(names) > limit:
         return ", ".join(names[:limit]) + " et al."
     if len(names) <= 2:
@@ -123,6 +129,10 @@ def paper_page(site: Site, paper: Paper, src: str) -> str:
         if edit
         else ""
     )
+
+    def by_author(name: str) -> str:
+        return site.href(src, routes.EXPLORER, query={"search": name})
+
     links = " ".join(
         external(make(getattr(paper, name)), label, css="md-button mi-link")
         for name, label, make in LINK_FIELDS
@@ -133,9 +143,11 @@ def paper_page(site: Site, paper: Paper, src: str) -> str:
         f'<p class="mi-kicker"><span class="mi-venue"{venue_title}>{text(paper.venue)}</span>'
         f" · {paper.year}</p>",
         f'<h1 id="title">{text(paper.title)}</h1>',
-        f'<p class="mi-authors">{author_list(paper.authors) or NO_AUTHORS}</p>',
+        f'<p class="mi-authors">{author_list(paper.authors, search=by_author) or NO_AUTHORS}</p>',
         f'<p class="mi-links">{links} {edit_link}</p>',
     ]
+    if runnable := runnable_links(site, src, paper):
+        parts.append(f'<p class="mi-run-links">{runnable}</p>')
     if paper.tldr:
         parts.append(f'<p class="mi-tldr"><strong>TL;DR</strong> {text(paper.tldr)}</p>')
     if paper.abstract:
@@ -159,6 +171,28 @@ def paper_page(site: Site, paper: Paper, src: str) -> str:
         "</article>",
     ]
     return "\n".join(parts)
+
+
+RUNNABLE_AXES = ("locate", "steer")
+
+
+def runnable_links(site: Site, src: str, paper: Paper) -> str:
+    """ "▶ method" links to the node pages of the paper's locate and steer methods that have a
+    reference implementation, where a reader can run it on the zoo models."""
+    taxonomy = site.catalog.taxonomy
+    items = []
+    for axis in RUNNABLE_AXES:
+        for tag in getattr(paper, axis):
+            node = taxonomy[axis].nodes[tag]
+            if any(site.repo.exists(path) for path in node.impls):
+                items.append(
+                    link(
+                        site.href(src, routes.node(axis, tag)),
+                        f"▶ runnable method: {text(node.name)}",
+                        css="mi-run",
+                    )
+                )
+    return " ".join(items)
 
 
 def _fields_table(site: Site, paper: Paper, src: str) -> str:

@@ -46,6 +46,7 @@ ASSETS = (
     "mi-atlas.css",
     "tables.js",
     "explorer.js",
+    "search.js",
     "vendor/minisearch.js",
     "vendor/LICENSE-minisearch.txt",
 )

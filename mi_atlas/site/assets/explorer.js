@@ -63,30 +63,14 @@
     copied: document.getElementById("mi-copied"),
   };
 
-  // -- search index (MiniSearch), built on first use -------------------------------------
+  // -- search index (search.js), built on first use --------------------------------------
 
   var search = null;
   function searchIndex() {
     if (search) return search;
-    search = new window.MiniSearch({
-      idField: "n",
-      fields: ["t", "a", "x"],
-      extractField: function (doc, field) {
-        return field === "a" ? doc.a.join(" ") : doc[field];
-      },
-      searchOptions: {
-        combineWith: "AND",
-        // A one-letter prefix matches nearly every word (200 ms over 10,000 papers) and
-        // narrows nothing: single letters match whole words only.
-        prefix: function (term) { return term.length >= 2; },
-        fuzzy: function (term) { return term.length >= 5 ? 0.2 : false; },
-        boost: { t: 3, a: 2 },
-      },
-    });
-    var start = window.performance.now();
-    search.addAll(PAPERS.map(function (p, n) { return { n: n, t: p.t, a: p.a, x: p.x }; }));
+    search = window.MI_ATLAS_SEARCH(DATA);
     // For the benchmark: how long building the index took.
-    root.setAttribute("data-index-ms", String(Math.round(window.performance.now() - start)));
+    root.setAttribute("data-index-ms", String(search.ready()));
     return search;
   }
 
@@ -170,8 +154,7 @@
     var scores = null;
     var q = state.q.trim();
     if (q) {
-      hits = new Map();
-      searchIndex().search(q).forEach(function (r) { hits.set(r.id, r.score); });
+      hits = searchIndex().search(q);
       scores = hits;
     }
     var matches = [];
@@ -294,21 +277,64 @@
     return b;
   }
 
+  var nodeHref = root.getAttribute("data-node-href");
+  var runnable = {}; // axis id -> node id -> true where the node has a reference implementation
+  AXES.forEach(function (axis) {
+    runnable[axis.id] = {};
+    axis.nodes.forEach(function (node) { if (node.impl) runnable[axis.id][node.id] = true; });
+  });
+
+  function authorLinks(authors) {
+    // Each name is a search for that author (a real link: it opens in a new tab too).
+    var p = el("span", { class: "mi-result__authors" });
+    var shown = authors.slice(0, 4);
+    shown.forEach(function (name, i) {
+      if (i) p.appendChild(document.createTextNode(", "));
+      p.appendChild(el("a", { class: "mi-author", href: "?search=" + encodeURIComponent(name),
+        "data-author": name, title: "Papers by " + name }, name));
+    });
+    if (authors.length > shown.length) p.appendChild(document.createTextNode(" et al."));
+    return p;
+  }
+
+  function methodLinks(p) {
+    // "▶ runnable method" links to the node pages of the paper's locate and steer methods.
+    var box = el("p", { class: "mi-result__run" });
+    AXES.forEach(function (axis) {
+      if (axis.id !== "locate" && axis.id !== "steer") return;
+      (p[axis.key] || []).forEach(function (id) {
+        if (!runnable[axis.id][id]) return;
+        box.appendChild(el("a", { class: "mi-run", href: nodeHref.replace("__AXIS__", axis.id).replace("__ID__", id),
+          title: "Run " + names[axis.id][id] + " on the zoo models" }, "▶ " + names[axis.id][id]));
+      });
+    });
+    if (p.c && /^https?:\/\//i.test(p.c)) box.appendChild(el("a", { class: "mi-code", href: p.c, rel: "noopener" }, "code"));
+    return box.childNodes.length ? box : null;
+  }
+
   function resultItem(n) {
     var p = PAPERS[n];
     var li = el("li", { class: "mi-result", "data-id": p.i });
     var h = el("h3", { class: "mi-result__title" });
     h.appendChild(el("a", { href: paperHref.replace("__ID__", encodeURIComponent(p.i)) }, p.t));
     li.appendChild(h);
-    var meta = p.a.slice(0, 4).join(", ") + (p.a.length > 4 ? " et al." : "");
-    li.appendChild(el("p", { class: "mi-result__meta" }, (meta ? meta + " · " : "") + p.v + " " + p.y));
+    var meta = el("p", { class: "mi-result__meta" });
+    if (p.a.length) {
+      meta.appendChild(authorLinks(p.a));
+      meta.appendChild(document.createTextNode(" · "));
+    }
+    meta.appendChild(document.createTextNode(p.v + " " + p.y + (p.k ? " · " + p.k.join(", ") : "")));
+    li.appendChild(meta);
     var tags = el("p", { class: "mi-result__tags" });
     AXES.forEach(function (axis) {
       (p[axis.key] || []).forEach(function (id) { tags.appendChild(chip(axis.id, id)); });
     });
     li.appendChild(tags);
-    if (p.x) {
-      var abstract = p.x.length > 280 ? p.x.slice(0, 277).replace(/\s+\S*$/, "") + "…" : p.x;
+    var run = methodLinks(p);
+    if (run) li.appendChild(run);
+    var summary = p.m || p.x;
+    if (summary) {
+      var abstract = summary.length > 280 ? summary.slice(0, 277).replace(/\s+\S*$/, "") + "…" : summary;
       li.appendChild(el("p", { class: "mi-result__abstract" }, abstract));
     }
     return li;
@@ -423,6 +449,17 @@
   });
   els.more.addEventListener("click", renderMore);
   els.results.addEventListener("click", function (e) {
+    var author = e.target.closest ? e.target.closest("a.mi-author") : null;
+    if (author && !e.ctrlKey && !e.metaKey && !e.shiftKey && e.button === 0) {
+      // An author's name searches for their papers, in place (the URL records it).
+      e.preventDefault();
+      state.q = author.getAttribute("data-author");
+      typing = false;
+      syncControls();
+      update(false);
+      window.scrollTo(0, 0);
+      return;
+    }
     var target = e.target.closest ? e.target.closest("button.mi-tag") : null;
     if (!target) return;
     var axis = target.getAttribute("data-axis");
