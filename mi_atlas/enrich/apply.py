@@ -17,17 +17,21 @@ A first-public date later than the entry's year is a conflict on `year`.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ..entries import entry_text
-from ..importers.merge import merge_paper
+from ..identity import IdentityIndex, keys_of, strong_key
+from ..importers.merge import merge_entry
 from ..index import Index, display_path
-from ..schema import Paper, Provenance
+from ..schema import Paper, to_yaml_data
 from ..taxonomy import Taxonomy
 from ..yamlio import write_atomic
 from .facts import Fact
+
+IDS = ("arxiv", "doi")
 
 MEDIUM_AUTHORS = (
     "the source's versions of the paper disagree on its authors or their order (it used the "
@@ -70,34 +74,18 @@ class EnrichReport:
         return written
 
 
-def _owners(papers: list[Paper]) -> dict[tuple[str, str], str]:
-    owners: dict[tuple[str, str], str] = {}
-    for paper in papers:
-        if paper.arxiv:
-            owners[("arxiv", paper.arxiv)] = paper.id
-        if paper.doi:
-            owners[("doi", paper.doi.lower())] = paper.id
-    return owners
-
-
-def _key(name: str, value: str) -> tuple[str, str]:
-    return (name, value.lower() if name == "doi" else value)
-
-
-def enrich(
-    facts: list[Fact],
-    index: Index,
-    taxonomy: Taxonomy,
-    *,
-    source: str,
-    today: dt.date | None = None,
-) -> EnrichReport:
+def enrich(facts: list[Fact], index: Index, taxonomy: Taxonomy, *, source: str) -> EnrichReport:
     """Merge `facts` into the entries of `index`; nothing is written until `report.write()`."""
     report = EnrichReport(source=source, papers=len(index.papers), records=len(facts))
     by_id = {paper.id: paper for paper in index.papers}
-    owners = _owners(index.papers)
+    owners: IdentityIndex[str] = IdentityIndex()
+    for paper in index.papers:
+        owners.add(paper.id, keys_of(paper))
     for fact in facts:
-        paper = by_id.get(fact.id) or _by_identifier(fact, by_id, owners)
+        paper = by_id.get(fact.id)
+        if paper is None:  # a record keyed by an old id still names the paper by its identifiers
+            found = owners.find(_fact_keys(fact, IDS))
+            paper = by_id[found[0][1]] if found else None
         if paper is None:
             report.unmatched.append(
                 {"id": fact.id, "reason": "no entry has this id, arXiv id or DOI"}
@@ -109,12 +97,8 @@ def enrich(
     return report
 
 
-def _by_identifier(fact: Fact, by_id: dict[str, Paper], owners) -> Paper | None:
-    for name in ("arxiv", "doi"):
-        value = getattr(fact, name)
-        if value and (owner := owners.get(_key(name, value))):
-            return by_id[owner]
-    return None
+def _fact_keys(fact: Fact, names) -> list[tuple[str, str]]:
+    return [(name, strong_key(name, getattr(fact, name))) for name in names if getattr(fact, name)]
 
 
 def _merge_one(
@@ -168,9 +152,9 @@ def _merge_one(
             offered.pop("doi"),
             "arXiv's own DOI repeats the arXiv id; the published version's DOI belongs in doi",
         )
-    for name in ("arxiv", "doi"):
+    for name in IDS:
         value = offered.get(name)
-        owner = owners.get(_key(name, value)) if value else None
+        owner = owners.get((name, strong_key(name, value))) if value else None
         if owner and owner != paper.id:
             offered.pop(name)
             conflict(name, str(getattr(paper, name)), value, f"{owner} already has {name} {value}")
@@ -183,15 +167,25 @@ def _merge_one(
         )
 
     label = report.source if not fact.evidence else f"{report.source} (facts from {fact.evidence})"
-    incoming = paper.model_copy(update={**offered, "provenance": [Provenance(source=label)]})
-    result = merge_paper(paper, incoming, taxonomy)
+    kept = to_yaml_data(paper)
+    incoming = {
+        **{name: kept[name] for name in ("title", "year", "venue")},
+        **offered,
+        "provenance": [{"source": label}],
+    }
+    result = merge_entry(kept, incoming)
     for item in result.conflicts:
         conflict(item.field, item.kept, item.offered, item.message)
-    if fact.confidence == "medium" and "authors" in result.filled:
-        review("authors", result.paper.authors, MEDIUM_AUTHORS, written=True)
-    if result.changed:
-        report.merged.append({"file": file, "id": paper.id, "fields": result.filled})
-        report.updated[paper.id] = (path, result.paper)
-        for name in ("arxiv", "doi"):
-            if value := getattr(result.paper, name):
-                owners[_key(name, value)] = paper.id
+    filled = [name for name in result.filled if not name.startswith("provenance")]
+    if fact.confidence == "medium" and "authors" in filled:
+        review("authors", result.data["authors"], MEDIUM_AUTHORS, written=True)
+    if not filled:
+        return
+    try:
+        merged = Paper.model_validate(result.data, context={"taxonomy": taxonomy})
+    except ValidationError as exc:  # e.g. an ORCID keyed by a name the entry spells otherwise
+        report.problems.append(f"{file}: the facts of {fact.id} make the entry invalid: {exc}")
+        return
+    report.merged.append({"file": file, "id": paper.id, "fields": filled})
+    report.updated[paper.id] = (path, merged)
+    owners.add(paper.id, keys_of(merged))
