@@ -126,6 +126,7 @@ def run_copies(
     group_hooks: Mapping[str, GroupHook],
     base_hooks: Sequence[tuple[str, Callable]] = (),
     extra: Int[Tensor, "batch pos"] | None = None,
+    hook_map: Callable[[list[tuple[str, Callable]]], list[tuple[str, Callable]]] | None = None,
 ) -> Float[Tensor, "groups batch pos vocab"]:
     """Run the unpatched model plus one copy per entry of `joins`, rewritten by `group_hooks`.
 
@@ -134,7 +135,8 @@ def run_copies(
     block `joins[k]` (sorted; -1 for the embedding stage) as a duplicate of group 0. A group hook
     sees its activation as (groups, batch, ...), groups = the groups present so far, and returns
     the same shape. `base_hooks` are ordinary TransformerLens hooks that see all rows (e.g. noise
-    on the embeddings, identical in every group). Gradients flow when enabled.
+    on the embeddings, identical in every group). `hook_map` rewrites the final hook list (e.g.
+    `PerHead.translate`, for hook names the bridge lacks). Gradients flow when enabled.
     Returns logits (groups, batch, pos, vocab).
     """
     if list(joins) != sorted(joins):
@@ -150,6 +152,8 @@ def run_copies(
         return hook
 
     fwd_hooks = list(base_hooks) + [(name, as_tl_hook(fn)) for name, fn in group_hooks.items()]
+    if hook_map is not None:
+        fwd_hooks = hook_map(fwd_hooks)
     at_embedding = sum(1 for j in joins if j < 0)
     rows = torch.cat([tokens, *([] if extra is None else [extra]), *([tokens] * at_embedding)])
     with growing_batch(model, joins, batch, initial_rows=len(rows)):

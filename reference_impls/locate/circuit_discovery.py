@@ -8,9 +8,10 @@ and the edge u -> v can be cut on its own: v's input gets u's corrupted output i
 clean one, every other reader keeps the clean one. Edge attribution patching (EAP) scores all
 edges from one forward and one backward pass, (a_u^corrupted - a_u^clean) . d metric / d x_v.
 The ACDC-style pruning walks the readers from the output back to the input and removes every
-edge whose cutting changes the output (KL divergence to the full model) by less than a
-threshold; all incoming edges of one reader are tried side by side in one batched forward
-(`_batched_patch.run_copies`), each copy cutting one more edge of the current circuit.
+edge whose cutting changes the output (KL divergence to the full model, or the task's own
+metric) by less than a threshold; all incoming edges of one reader are tried side by side in
+one batched forward (`_batched_patch.run_copies`), each copy cutting one more edge of the
+current circuit. Where the bridge cannot split per-head inputs, `_per_head` computes them.
 
 References:
 - Conmy et al. 2023, "Towards Automated Circuit Discovery for Mechanistic Interpretability"
@@ -31,8 +32,7 @@ another, each against the circuit left by the ones before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ from torch import Tensor
 from reference_impls import addressing as A
 from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate._batched_patch import DEFAULT_CHUNK, Metric, hook_layer, run_copies
+from reference_impls.locate._per_head import PerHead, per_head_hooks
 from reference_impls.locate.metrics import CenteredLogit
 from reference_impls.locate.scores import Scores
 from reference_impls.registry import register_method
@@ -106,47 +107,36 @@ def graph(model: Any) -> Graph:
 # ---- where writers and readers live ----------------------------------------------------------
 
 
-def _writer_hooks(model: Any, site: A.Site) -> list[str]:
+def _writer_hooks(ph: PerHead, site: A.Site) -> list[str]:
     if site.kind == "embed":
         # learned absolute positions (GPT-2) are part of the input writer; rotary models have none
-        return ["hook_embed"] + (["hook_pos_embed"] if hasattr(model, "pos_embed") else [])
+        return ["hook_embed"] + (["hook_pos_embed"] if hasattr(ph.model, "pos_embed") else [])
     if site.kind == "head_out":
-        return [f"blocks.{site.layer}.attn.hook_result"]
+        return [ph.result_hook(site.layer)]
     return [site.hook_name]  # mlp_out
 
 
 def _reader_hook(model: Any, site: A.Site) -> str:
     if site.kind in ("q", "k", "v"):
-        return f"blocks.{site.layer}.attn.hook_{site.kind}_input"
+        return PerHead.input_hook(site.layer, site.kind)
     if site.kind == "mlp_out":
         return f"blocks.{site.layer}.ln2.hook_in"  # a fork: only the MLP reads it
     return "ln_final.hook_in"
 
 
-@contextmanager
-def per_head_hooks(model: Any) -> Iterator[None]:
-    """Enable per-head results and per-head Q/K/V inputs; restore the caller's flags on exit."""
-    saved = (bool(model.cfg.use_split_qkv_input), bool(model.cfg.use_attn_result))
-    model.set_use_split_qkv_input(True)
-    model.set_use_attn_result(True)
-    try:
-        yield
-    finally:
-        model.set_use_split_qkv_input(saved[0])
-        model.set_use_attn_result(saved[1])
-
-
-def _writer_outputs(model: Any, tokens: Tensor, g: Graph) -> dict[A.Site, Tensor]:
+def _writer_outputs(ph: PerHead, tokens: Tensor, g: Graph) -> dict[A.Site, Tensor]:
     """Each writer's output (batch, pos, d_model) on `tokens`."""
-    hooks = sorted({h for w in g.writers for h in _writer_hooks(model, w)})
+    hooks = sorted({h for w in g.writers for h in _writer_hooks(ph, w)})
     with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=hooks)
-    return {w: _select_writer(w, {h: cache[h] for h in _writer_hooks(model, w)}) for w in g.writers}
+        _, cache = ph.model.run_with_cache(tokens, names_filter=hooks)
+    return {
+        w: _select_writer(ph, w, {h: cache[h] for h in _writer_hooks(ph, w)}) for w in g.writers
+    }
 
 
-def _select_writer(site: A.Site, acts: dict[str, Tensor]) -> Tensor:
+def _select_writer(ph: PerHead, site: A.Site, acts: dict[str, Tensor]) -> Tensor:
     if site.kind == "head_out":
-        return next(iter(acts.values()))[..., site.head, :]
+        return ph.result(next(iter(acts.values())), site.layer)[..., site.head, :]
     return sum(acts.values())
 
 
@@ -162,9 +152,9 @@ def edge_attribution_patching(
     """EAP: |(a_u^corrupted - a_u^clean) . d metric / d x_v| for every edge, summed over positions
     and averaged over the batch; `meta["signed"]` keeps the sign (the estimated metric change)."""
     g = graph(model)
-    with per_head_hooks(model):
-        clean = _writer_outputs(model, clean_tokens, g)
-        corrupted = _writer_outputs(model, corrupted_tokens, g)
+    with per_head_hooks(model) as ph:
+        clean = _writer_outputs(ph, clean_tokens, g)
+        corrupted = _writer_outputs(ph, corrupted_tokens, g)
         inputs: dict[str, Tensor] = {}
         reader_hooks = sorted({_reader_hook(model, r) for r in g.readers})
 
@@ -177,7 +167,7 @@ def edge_attribution_patching(
 
         with torch.enable_grad():
             logits = model.run_with_hooks(
-                clean_tokens, fwd_hooks=[(h, keeper(h)) for h in reader_hooks]
+                clean_tokens, fwd_hooks=ph.translate([(h, keeper(h)) for h in reader_hooks])
             )
             grads = dict(
                 zip(
@@ -258,18 +248,20 @@ def edge_patching(
         for edge in cut_sets[k]:
             cut[group, r_index[edge.downstream], w_index[edge.upstream]] = True
 
-    with per_head_hooks(model):
-        corrupted = _writer_outputs(model, corrupted_tokens, g)
+    with per_head_hooks(model) as ph:
+        corrupted = _writer_outputs(ph, corrupted_tokens, g)
         current: dict[A.Site, Tensor] = {}  # writer -> (groups so far, batch, pos, d_model)
         group_hooks: dict[str, Callable] = {}
         for writer in writers:
-            for name in _writer_hooks(model, writer):
-                group_hooks.setdefault(name, _recorder(name, writers, current, model))
+            for name in _writer_hooks(ph, writer):
+                group_hooks.setdefault(name, _recorder(name, writers, current, ph))
         for name in {_reader_hook(model, r) for r in readers}:
             idx = [i for i, r in enumerate(readers) if _reader_hook(model, r) == name]
             group_hooks[name] = _cutter(idx, readers, writers, cut, current, corrupted)
         with torch.no_grad():
-            logits = run_copies(model, clean_tokens, [joins[k] for k in order], group_hooks)
+            logits = run_copies(
+                model, clean_tokens, [joins[k] for k in order], group_hooks, hook_map=ph.translate
+            )
             values = metric(logits).float()  # (groups, batch)
     out = torch.empty(len(cut_sets), clean_tokens.shape[0])
     out[order] = values[1:]
@@ -282,52 +274,64 @@ def acdc(
     corrupted_tokens: Int[Tensor, "batch pos"],
     threshold: float,
     pos: int = -1,
+    metric: Metric | None = None,
 ) -> Scores:
-    """ACDC-style pruning: the edges that survive, scored by the KL increase of cutting each.
+    """ACDC-style pruning: the edges that survive, scored by the damage of cutting each.
 
+    The damage of a circuit is KL(full || circuit) at `pos` (ACDC's default), or, given the
+    task's `metric`, |mean metric(circuit) - mean metric(full)| (ACDC's task-metric variant,
+    e.g. a logit difference: KL says nothing on a model whose output has one entry).
     Readers go from the unembedding back to layer 0. For each, every edge still in the circuit
-    is first cut on its own (one batched forward: its KL increase at `pos` is its score); then
-    the weakest k edges are cut together for every k (a second batched forward), and the most
-    that together raise KL(full || circuit) by less than `threshold` are removed. `meta`:
-    `kept` marks the circuit's edges, `kl` is the final circuit's KL to the full model.
+    is first cut on its own (one batched forward: its damage increase is its score); then the
+    weakest k edges are cut together for every k (a second batched forward), and the most that
+    together raise the damage by less than `threshold` are removed. `meta`: `kept` marks the
+    circuit's edges, `damage` is the final circuit's damage (`kl` too, for the KL default).
     """
     g = graph(model)
     with torch.no_grad():
         full = model(clean_tokens)
-    metric = kl_to(full, pos)
+    measure = kl_to(full, pos) if metric is None else metric
+    target = 0.0 if metric is None else float(metric(full).float().mean())
+
+    def damage(values: Tensor) -> Tensor:
+        # values: (..., batch) metric per example -> (...,) distance of the mean from the full
+        return (values.mean(dim=-1) - target).abs()
+
     removed: list[Edge] = []
     tested: dict[Edge, float] = {}
     for reader in reversed(g.readers):
         candidates = [e for e in g.incoming(reader) if e not in removed]
         if not candidates:
             continue
-        # 1. every incoming edge cut on its own, side by side: its KL increase is its score
+        # 1. every incoming edge cut on its own, side by side: its damage increase is its score
         values, current = edge_patching(
-            model, clean_tokens, corrupted_tokens, [[e] for e in candidates], metric, removed
+            model, clean_tokens, corrupted_tokens, [[e] for e in candidates], measure, removed
         )
-        alone = (values.mean(dim=1) - current.mean()).tolist()
+        alone = (damage(values) - damage(current)).tolist()
         tested.update(zip(candidates, alone, strict=True))
         # 2. the weakest k edges cut together, for every k, side by side: remove the most
-        # that together raise KL by less than the threshold
+        # that together raise the damage by less than the threshold
         weakest = [candidates[i] for i in sorted(range(len(candidates)), key=alone.__getitem__)]
         prefixes = [weakest[: k + 1] for k in range(len(weakest))]
         values, current = edge_patching(
-            model, clean_tokens, corrupted_tokens, prefixes, metric, removed
+            model, clean_tokens, corrupted_tokens, prefixes, measure, removed
         )
-        together = (values.mean(dim=1) - current.mean()).tolist()
+        together = (damage(values) - damage(current)).tolist()
         below = [k + 1 for k, delta in enumerate(together) if delta < threshold]
         removed += weakest[: max(below, default=0)]
-    _, final = edge_patching(model, clean_tokens, corrupted_tokens, [], metric, removed)
+    _, final = edge_patching(model, clean_tokens, corrupted_tokens, [], measure, removed)
     kept = [e not in removed for e in g.edges]
+    what = "KL(full || circuit)" if metric is None else "|metric(circuit) - metric(full)|"
     return Scores.flat(
         torch.tensor([tested[e] for e in g.edges]),
         g.edges,
         method="acdc",
-        meaning="increase of KL(full || circuit) when the edge was cut from the circuit",
+        meaning=f"increase of {what} when the edge was cut from the circuit",
         kept=kept,
         circuit=[str(e) for e, k in zip(g.edges, kept, strict=True) if k],
         threshold=threshold,
-        kl=float(final.mean()),
+        damage=float(damage(final)),
+        **({"kl": float(final.mean())} if metric is None else {}),
     )
 
 
@@ -335,14 +339,14 @@ def _reader_layer(model: Any, reader: A.Site) -> int:
     return hook_layer(model, _reader_hook(model, reader))
 
 
-def _recorder(name: str, writers: list[A.Site], current: dict, model: Any) -> Callable:
+def _recorder(name: str, writers: list[A.Site], current: dict, ph: PerHead) -> Callable:
     """Keep each writer's output in the current run (all groups) as it is produced."""
-    mine = [w for w in writers if name in _writer_hooks(model, w)]
+    mine = [w for w in writers if name in _writer_hooks(ph, w)]
 
     def hook(act: Tensor) -> Tensor:
-        # act: (groups, batch, pos, [head,] d_model)
+        # act: (groups, batch, pos, [head,] d_model | d_head)
         for w in mine:
-            part = act[..., w.head, :] if w.kind == "head_out" else act
+            part = ph.result(act, w.layer)[..., w.head, :] if w.kind == "head_out" else act
             # the embedding writer is the sum of its hooks; keep a running sum per forward
             current[w] = part if w.kind != "embed" or name == "hook_embed" else current[w] + part
         return act

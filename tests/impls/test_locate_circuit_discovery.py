@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from locate_testing import linear, one_thread, random_tokens, tiny  # noqa: F401 (fixture)
+from locate_testing import linear, native, one_thread, random_tokens, tiny  # noqa: F401
 
 from reference_impls import addressing as A
+from reference_impls.locate import _per_head
 from reference_impls.locate import circuit_discovery as CD
 from reference_impls.locate.metrics import LogitDiff
 
@@ -138,3 +139,66 @@ def test_edge_patching_does_not_depend_on_the_chunk_size(model, data):
     chunked, base_chunked = CD.edge_patching(model, clean, corrupted, sets, metric, chunk_size=3)
     torch.testing.assert_close(whole, chunked, atol=1e-5, rtol=0)
     torch.testing.assert_close(base, base_chunked, atol=1e-5, rtol=0)
+
+
+# ---- bridges that cannot split per-head inputs, and ACDC on the task's metric ----------------
+
+
+def test_the_fallback_for_unsplit_bridges_equals_the_bridges_own_split(model, data, monkeypatch):
+    # the same model, once through the bridge's split hooks and once through per-head inputs
+    # computed from the weights: EAP, exact edge patching and ACDC must agree
+    clean, corrupted, metric = data
+    edges = list(CD.graph(model).edges)[::4]
+    split_eap = CD.edge_attribution_patching(model, clean, corrupted, metric)
+    split_cut, _ = CD.edge_patching(model, clean, corrupted, [[e] for e in edges], metric)
+    monkeypatch.setattr(_per_head, "can_split", lambda m: False)
+    eap = CD.edge_attribution_patching(model, clean, corrupted, metric)
+    cut, _ = CD.edge_patching(model, clean, corrupted, [[e] for e in edges], metric)
+    torch.testing.assert_close(eap.meta["signed"], split_eap.meta["signed"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(cut, split_cut, atol=1e-5, rtol=0)
+
+
+@pytest.fixture(scope="module", params=["bidirectional", "causal"])
+def unsplit(request):
+    return native(request.param, normalization="LN" if request.param == "causal" else None)
+
+
+def test_edge_methods_run_where_the_bridge_cannot_split(unsplit, data):
+    # a TL-native bridge: set_use_split_qkv_input raises NotImplementedError there
+    clean, corrupted, metric = data
+    assert not _per_head.can_split(unsplit)
+    g = CD.graph(unsplit)
+    eap = CD.edge_attribution_patching(unsplit, clean, corrupted, metric)
+    assert eap.values.shape == (len(g.edges),) and eap.values.abs().max() > 0
+    # independent: cutting every edge into every reader is the corrupted run
+    values, unpatched = CD.edge_patching(unsplit, clean, corrupted, [list(g.edges)], metric)
+    with torch.no_grad():
+        assert values.mean().item() == pytest.approx(
+            metric(unsplit(corrupted)).mean().item(), abs=1e-4
+        )
+        assert unpatched.mean().item() == pytest.approx(
+            metric(unsplit(clean)).mean().item(), abs=1e-5
+        )
+    circuit = CD.acdc(unsplit, clean, corrupted, threshold=1e-3, metric=metric)
+    assert len(circuit.values) == len(g.edges)
+
+
+def test_acdc_prunes_on_the_tasks_metric(model, data):
+    clean, corrupted, metric = data
+    threshold = 0.05
+    scores = CD.acdc(model, clean, corrupted, threshold=threshold, metric=metric)
+    g = CD.graph(model)
+    removed = [e for e, kept in zip(g.edges, scores.meta["kept"], strict=True) if not kept]
+    assert 0 < len(removed) < len(g.edges)
+    assert "kl" not in scores.meta
+    # independent: the damage is the metric's own change, recomputed from the removed edges
+    with torch.no_grad():
+        full = metric(model(clean)).mean().item()
+    _, circuit = CD.edge_patching(model, clean, corrupted, [], metric, removed)
+    assert scores.meta["damage"] == pytest.approx(abs(circuit.mean().item() - full), abs=1e-5)
+    for edge, kept, value in zip(g.edges, scores.meta["kept"], scores.values.tolist(), strict=True):
+        if value >= threshold:
+            assert kept, str(edge)
+    # the KL default prunes a different circuit on the same model
+    kl = CD.acdc(model, clean, corrupted, threshold=threshold)
+    assert kl.meta["kept"] != scores.meta["kept"]
