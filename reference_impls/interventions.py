@@ -1,8 +1,13 @@
 """Interventions that always undo themselves: hook contexts and reversible weight edits.
 
-Steering a model must never leave it changed by accident. Activation interventions are context
-managers over the bridge's own hook API (`TransformerBridge.hooks`): every hook they add is
-removed when the `with` block ends, also when the body raises. Weight edits return a
+Steering a model must never leave it changed by accident, nor leave it unchanged by accident.
+Activation interventions are context managers over the bridge's own hook API
+(`TransformerBridge.hooks`): every hook they add is removed when the `with` block ends, also
+when the body raises; and when the block ends normally, every hook must have fired and every
+hook that writes must have changed what was there at least once (unless the caller declares
+the identity deliberate, `identity_ok=True`), or `SilentInterventionError` names the hook. A
+patch written to a hook the forward never reaches, or an ablation of what is already zero, is
+then an error instead of a result that silently measures the unpatched model. Weight edits return a
 `WeightEdit` that remembers the original values and `undo()`es them bit for bit (it is also a
 context manager). Weights are addressed in TransformerLens' orientation (`W_in: [d_model, d_mlp]`,
 `W_O: [n_heads, d_head, d_model]`, ...) through `weight(model, name)`, which returns a *live view*
@@ -41,6 +46,44 @@ class HookNameError(KeyError):
         return str(self.args[0])
 
 
+class SilentInterventionError(RuntimeError):
+    """An intervention that did nothing: a hook never fired, or wrote back what was there."""
+
+
+class _Watched:
+    """A hook function that counts its calls and whether it ever changed its activation."""
+
+    def __init__(self, name: str, fn: HookFn) -> None:
+        self.name, self.fn = name, fn
+        self.fired = self.writes = 0
+        self.changed = False
+
+    def __call__(self, act: Tensor, hook: Any) -> Tensor | None:
+        self.fired += 1
+        # a copy only until the first change: the hook may rewrite `act` in place
+        before = None if self.changed else act.detach().clone()
+        out = self.fn(act, hook)
+        if out is not None or (before is not None and not torch.equal(before, act)):
+            self.writes += 1
+        if before is not None:
+            new = act if out is None else out
+            self.changed = new.shape != before.shape or not torch.equal(new.detach(), before)
+        return out
+
+    def verify(self, identity_ok: bool) -> None:
+        if not self.fired:
+            raise SilentInterventionError(
+                f"hook {self.name!r} never fired: no forward pass in the block reached it, so "
+                "the intervention did nothing"
+            )
+        if self.writes and not self.changed and not identity_ok:
+            raise SilentInterventionError(
+                f"hook {self.name!r} fired {self.fired} time(s) but wrote back exactly what was "
+                "there: the intervention changed nothing (pass identity_ok=True if that is "
+                "deliberate)"
+            )
+
+
 def _check_hook_names(model: Any, names: Iterable[str]) -> None:
     valid = model.hook_dict
     for name in names:
@@ -55,16 +98,26 @@ def hooks(
     model: Any,
     fwd: Sequence[tuple[str, HookFn]] = (),
     bwd: Sequence[tuple[str, HookFn]] = (),
+    identity_ok: bool = False,
 ) -> Iterator[Any]:
     """Attach forward (`fwd`) and backward (`bwd`) hooks for the duration of the block.
 
     Each hook is `(hook_name, fn)` with `fn(activation, hook) -> activation or None`. Names are
     checked before anything is attached; every hook added here is removed on exit, even when the
-    body raises, and hooks attached by others are left alone.
+    body raises, and hooks attached by others are left alone. When the block ends normally,
+    each hook must have fired, and each that wrote (returned a tensor or changed its input in
+    place) must have changed its activation at least once, unless `identity_ok`; otherwise
+    `SilentInterventionError` names the hook. Observers (returning None) need only fire.
     """
     _check_hook_names(model, [name for name, _ in (*fwd, *bwd)])
-    with model.hooks(fwd_hooks=list(fwd), bwd_hooks=list(bwd)):
+    fwd_w = [_Watched(name, fn) for name, fn in fwd]
+    bwd_w = [_Watched(name, fn) for name, fn in bwd]
+    with model.hooks(
+        fwd_hooks=[(w.name, w) for w in fwd_w], bwd_hooks=[(w.name, w) for w in bwd_w]
+    ):
         yield model
+    for watched in (*fwd_w, *bwd_w):
+        watched.verify(identity_ok)
 
 
 def _as_sites(sites: Site | Iterable[Site]) -> list[Site]:
@@ -83,12 +136,16 @@ def _site_hooks(sites: list[Site], make: Callable[[Site], HookFn]) -> list[tuple
 
 @contextlib.contextmanager
 def patch(
-    model: Any, sites: Site | Iterable[Site], values: Tensor | float | Sequence[Tensor]
+    model: Any,
+    sites: Site | Iterable[Site],
+    values: Tensor | float | Sequence[Tensor],
+    identity_ok: bool = False,
 ) -> Iterator[Any]:
     """Replace each site's slice with a value (one value for all sites, or one per site).
 
     Values broadcast against the slice, e.g. a clean run's `site.select(clean_act)` patched
-    into a corrupted run.
+    into a corrupted run. A patch that never fires or never changes anything is an error
+    (`hooks`), unless `identity_ok` (e.g. clean patched into clean as a sanity check).
     """
     sites = _as_sites(sites)
     per_site = list(values) if isinstance(values, list | tuple) else [values] * len(sites)
@@ -99,26 +156,35 @@ def patch(
     def make(s: Site) -> HookFn:
         return lambda act, hook: s.write(act, by_site[s])
 
-    with hooks(model, fwd=_site_hooks(sites, make)):
+    with hooks(model, fwd=_site_hooks(sites, make), identity_ok=identity_ok):
         yield model
 
 
 @contextlib.contextmanager
 def ablate(
-    model: Any, sites: Site | Iterable[Site], mean: Mapping[Site, Tensor] | None = None
+    model: Any,
+    sites: Site | Iterable[Site],
+    mean: Mapping[Site, Tensor] | None = None,
+    identity_ok: bool = False,
 ) -> Iterator[Any]:
     """Zero-ablate each site, or mean-ablate it when `mean[site]` (its mean slice) is given."""
     sites = _as_sites(sites)
     values = [0.0 if mean is None else mean[s] for s in sites]
-    with patch(model, sites, values):
+    with patch(model, sites, values, identity_ok=identity_ok):
         yield model
 
 
 @contextlib.contextmanager
 def add(
-    model: Any, sites: Site | Iterable[Site], vector: Float[Tensor, " d_site"], scale: float = 1.0
+    model: Any,
+    sites: Site | Iterable[Site],
+    vector: Float[Tensor, " d_site"],
+    scale: float = 1.0,
+    identity_ok: bool = False,
 ) -> Iterator[Any]:
-    """Add `scale * vector` to each site's slice (activation steering / vector arithmetic)."""
+    """Add `scale * vector` to each site's slice (activation steering / vector arithmetic).
+
+    `identity_ok` declares a zero step (scale 0, a zero vector) deliberate."""
     sites = _as_sites(sites)
 
     def make(s: Site) -> HookFn:
@@ -127,13 +193,16 @@ def add(
 
         return fn
 
-    with hooks(model, fwd=_site_hooks(sites, make)):
+    with hooks(model, fwd=_site_hooks(sites, make), identity_ok=identity_ok):
         yield model
 
 
 @contextlib.contextmanager
 def project_out(
-    model: Any, sites: Site | Iterable[Site], direction: Float[Tensor, " d_site"]
+    model: Any,
+    sites: Site | Iterable[Site],
+    direction: Float[Tensor, " d_site"],
+    identity_ok: bool = False,
 ) -> Iterator[Any]:
     """Remove the component along `direction` from each site's slice (directional ablation)."""
     sites = _as_sites(sites)
@@ -147,7 +216,7 @@ def project_out(
 
         return fn
 
-    with hooks(model, fwd=_site_hooks(sites, make)):
+    with hooks(model, fwd=_site_hooks(sites, make), identity_ok=identity_ok):
         yield model
 
 

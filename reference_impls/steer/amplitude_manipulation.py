@@ -39,13 +39,18 @@ SliceFn = Callable[[Site, Tensor], Tensor]
 
 @contextmanager
 def rewritten(
-    model, sites: Site | Iterable[Site], fn: SliceFn, sae: SparseAutoencoder | None = None
+    model,
+    sites: Site | Iterable[Site],
+    fn: SliceFn,
+    sae: SparseAutoencoder | None = None,
+    identity_ok: bool = False,
 ) -> Iterator[Any]:
     """The general core: run with each site's slice replaced by `fn(site, slice)`.
 
     Model sites (heads, neurons, blocks, residual stream) are rewritten by hooks on their own
     hook points; `sae_feature` sites by splicing `sae` into the hook it reads. All hooks are
-    removed on exit, even after an exception.
+    removed on exit, even after an exception; a hook that never fires or never changes its slice
+    is an error (`interventions.hooks`) unless `identity_ok`.
     """
     sites = [sites] if isinstance(sites, Site) else list(sites)
     features = [s for s in sites if s.kind == "sae_feature"]
@@ -58,15 +63,16 @@ def rewritten(
 
     with ExitStack() as stack:
         if plain:
-            stack.enter_context(hooks(model, fwd=[(s.hook_name, make(s)) for s in plain]))
+            fwd = [(s.hook_name, make(s)) for s in plain]
+            stack.enter_context(hooks(model, fwd=fwd, identity_ok=identity_ok))
         if features:
-            stack.enter_context(rewritten_features(model, sae, features, fn))
+            stack.enter_context(rewritten_features(model, sae, features, fn, identity_ok))
         yield model
 
 
 def scale(model, sites: Site | Iterable[Site], factor: float, sae: SparseAutoencoder | None = None):
     """Multiply each site's activation by `factor` (0: knock out, 1: unchanged, >1: amplify)."""
-    return rewritten(model, sites, lambda site, x: x * factor, sae=sae)
+    return rewritten(model, sites, lambda site, x: x * factor, sae=sae, identity_ok=factor == 1)
 
 
 def reference_slices(

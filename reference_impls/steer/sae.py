@@ -150,6 +150,7 @@ def rewritten_features(
     sae: SparseAutoencoder,
     sites: Sequence[Site],
     fn: Callable[[Site, Tensor], Tensor],
+    identity_ok: bool = False,
 ) -> Iterator[Any]:
     """Run `model` with the SAE features at `sites` rewritten by `fn(site, activation)`.
 
@@ -165,10 +166,13 @@ def rewritten_features(
 
     def hook(x: Tensor, hook=None) -> Tensor:
         f = sae.encode(x)  # (batch, pos, d_sae)
-        error = x - sae.decode(f)  # what the dictionary misses, kept untouched
+        new = f
         for site in sites:
-            f = site.write(f, fn(site, site.select(f)))
-        return sae.decode(f) + error
+            new = site.write(new, fn(site, site.select(new)))
+        if torch.equal(new, f):
+            return x  # no feature changed: exactly the input (no decode round-off)
+        error = x - sae.decode(f)  # what the dictionary misses, kept untouched
+        return sae.decode(new) + error
 
-    with hooks(model, fwd=[(names.pop(), hook)]):
+    with hooks(model, fwd=[(names.pop(), hook)], identity_ok=identity_ok):
         yield model

@@ -182,3 +182,46 @@ def test_a_bad_edit_changes_nothing(model):
     with pytest.raises(A.SiteError, match="closest: blocks.0.mlp.W_out;"):
         I.weight(model, "blocks.0.mlp.W_outt")
     assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
+# ---- no silent no-ops ------------------------------------------------------------------------
+
+
+def test_a_hook_that_never_fires_is_an_error_naming_it(model, tokens):
+    # hooks the bridge lists but its forward never reaches: GPT-2's fused qkv projection (the
+    # bridge runs split q/k/v instead), Llama's MLP input (the gated MLP reads it elsewhere).
+    # A patch written there used to run and measure the unpatched model.
+    gpt2 = hasattr(model, "pos_embed")
+    name = "blocks.0.attn.qkv.hook_out" if gpt2 else "blocks.0.mlp.in.hook_in"
+    assert name in model.hook_dict
+    with pytest.raises(I.SilentInterventionError, match=f"'{name}' never fired"):
+        with I.hooks(model, fwd=[(name, lambda act, hook: act * 0)]), torch.no_grad():
+            model(tokens)
+    assert n_hooks(model) == 0
+
+
+def test_a_block_that_runs_no_forward_is_an_error(model):
+    with pytest.raises(I.SilentInterventionError, match="never fired"):
+        with I.ablate(model, A.head(1, 0)):
+            pass
+
+
+def test_a_write_that_changes_nothing_is_an_error_unless_declared(model, tokens):
+    d = A.dims(model)
+    site = A.resid(1, 3)
+    with pytest.raises(I.SilentInterventionError, match="blocks.1.hook_resid_pre.*changed nothing"):
+        with I.add(model, site, torch.zeros(d.d_model)), torch.no_grad():
+            model(tokens)
+    with torch.no_grad():
+        baseline = model(tokens)
+        with I.add(model, site, torch.zeros(d.d_model), identity_ok=True):
+            torch.testing.assert_close(model(tokens), baseline, rtol=0, atol=0)
+        # an in-place rewrite that returns None is seen as a write, too
+        with I.hooks(model, fwd=[(site.hook_name, lambda act, hook: (act.mul_(2.0), None)[1])]):
+            assert not torch.equal(model(tokens), baseline)
+
+
+def test_an_observer_needs_only_to_fire(model, tokens):
+    with torch.no_grad(), I.record(model, A.resid(1, 3)) as store:
+        model(tokens)
+    assert A.resid(1, 3) in store
