@@ -9,7 +9,6 @@ checked for taxonomy text as well as entry text.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +21,24 @@ from mi_atlas.taxonomy import Taxonomy
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-# The path of site_url in mkdocs.yml: where the published site lives on its server.
-SITE_PATH = urlsplit(
-    re.search(r"^site_url: *(\S+)", (REPO / "mkdocs.yml").read_text(encoding="utf-8"), re.M)[1]
-).path
+
+
+def _configured_urls() -> tuple[str, str]:
+    """site_url and the plugin's repo_url as mkdocs.yml sets them (`!ENV` overrides included):
+    the one place the published addresses are written (docs/deploying.md)."""
+    from mkdocs.utils.yaml import yaml_load
+
+    with open(REPO / "mkdocs.yml", encoding="utf-8") as file:
+        config = yaml_load(file)
+    plugin = next(
+        p["mi-atlas"] for p in config["plugins"] if isinstance(p, dict) and "mi-atlas" in p
+    )
+    return config["site_url"], plugin["repo_url"].rstrip("/")
+
+
+SITE_URL, REPO_URL = _configured_urls()
+# The path of site_url: where the published site lives on its server.
+SITE_PATH = urlsplit(SITE_URL).path
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

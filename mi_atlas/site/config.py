@@ -33,9 +33,10 @@ class AtlasConfig(Config):
     papers_dir = Type(str, default="papers")
     taxonomy_dir = Type(str, default="taxonomy")
 
-    # Links into the repository ("edit this entry", implementation sources): this URL, else
-    # mkdocs' `repo_url` (which also makes Material fetch repository facts from GitHub's API in
-    # the reader's browser; set this one instead to keep the site free of network requests).
+    # Links into the repository ("edit this entry", implementation sources, and the edit links
+    # of hand-written pages when mkdocs' `edit_uri` is unset): this URL, else mkdocs' `repo_url`
+    # (which also makes Material fetch repository facts from GitHub's API in the reader's
+    # browser; set this one instead to keep the site free of network requests).
     repo_url = Type(str, default="")
     repo_branch = Type(str, default="main")
 

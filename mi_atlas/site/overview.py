@@ -22,6 +22,27 @@ PIPELINE = (
 )
 
 
+# Meta descriptions of the overview pages (paper and node pages describe themselves).
+DESCRIPTIONS = {
+    routes.TAXONOMY: "The survey's taxonomy: interpretable objects, locating methods, steering "
+    "methods and improvement goals, each with its papers and reference implementation.",
+    routes.MATRIX: "Paper counts for object × locate method, locate × steer method, steer "
+    "method × goal and method × sub-goal; each cell opens its papers in the explorer.",
+    routes.DOWNLOADS: "The whole mi-atlas index as BibTeX, JSON and CSV, and Atom feeds of "
+    "recently added papers.",
+    routes.EXPLORER: "Filter every paper in the index by object, method, goal, venue and year, "
+    "and search titles, authors and abstracts, in your browser.",
+}
+
+
+def axis_description(site: Site, axis: str) -> str:
+    ax = site.catalog.taxonomy[axis]
+    names = ", ".join(node.name for node in ax.roots)
+    return (
+        f"{ax.title} in the survey's taxonomy: {names}; {site.catalog.tagged(axis)} tagged papers."
+    )
+
+
 def _count_label(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -246,7 +267,9 @@ def _size(n: int) -> str:
 
 
 # What the explorer's search box searches (search.js), said where the reader types.
-SEARCH_HINT = "Search titles, authors, method names (ROME, SAE, activation patching), venues, abstracts"
+SEARCH_HINT = (
+    "Search titles, authors, method names (ROME, SAE, activation patching), venues, abstracts"
+)
 
 
 def explorer_page(site: Site, src: str) -> str:

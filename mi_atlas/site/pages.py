@@ -8,10 +8,12 @@ reference implementation's source, command and results); the plugin renders what
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
-from ..schema import FIELD_ORDER, Paper
+from ..schema import Paper
 from ..taxonomy import AXES, Node
 from . import routes
 from .catalog import AXIS_LABELS
@@ -165,11 +167,7 @@ def paper_page(site: Site, paper: Paper, src: str) -> str:
             '<h2 id="bibtex">BibTeX</h2>',
             f'<pre class="mi-bibtex"><code>{text(bibtex.strip())}</code></pre>',
         ]
-    parts += [
-        '<h2 id="entry">The entry</h2>',
-        _fields_table(site, paper, src),
-        "</article>",
-    ]
+    parts += [_entry_facts(paper), "</article>"]
     return "\n".join(parts)
 
 
@@ -195,44 +193,83 @@ def runnable_links(site: Site, src: str, paper: Paper) -> str:
     return " ".join(items)
 
 
-def _fields_table(site: Site, paper: Paper, src: str) -> str:
-    """Every field the entry holds, in the schema's order, as the YAML file has it."""
-    rows = []
-    for name in FIELD_ORDER:
-        value = getattr(paper, name)
-        if value in (None, [], {}):
-            continue
-        rows.append(
-            f'<tr><th scope="row"><code>{name}</code></th><td>{_field_value(site, src, name, value)}</td></tr>'
-        )
-    return (
-        '<div class="mi-table-wrap" data-search-exclude><table class="mi-table mi-fields">'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+def _entry_facts(paper: Paper) -> str:
+    """What the page shows nowhere else: the entry's notes, when it was added, its source.
 
-
-def _field_value(site: Site, src: str, name: str, value: object) -> str:
-    if name in AXES:
-        return ", ".join(
-            link(site.href(src, routes.node(name, tag)), f"<code>{text(tag)}</code>")
-            for tag in value
-        )
-    if name in ("url", "code"):
-        return external(value, text(value))
-    if name == "authors":
-        return "; ".join(text(author) for author in value)
-    if name == "bibtex":
-        return "<br>".join(f"<code>{text(k)}</code> = {text(v)}" for k, v in value.items())
-    if name == "provenance":
-        return "<br>".join(
-            text(
-                item.source
-                + (f", line {item.line}" if item.line else "")
-                + (f", under “{item.section}”" if item.section else "")
+    Title, authors, links, tags and BibTeX extras are already on the page above; repeating
+    them as a raw field table made every paper page say everything twice."""
+    facts = []
+    if paper.notes:
+        facts.append(("Notes", text(paper.notes)))
+    if paper.added:
+        facts.append(("Added", paper.added.isoformat()))
+    if paper.provenance:
+        facts.append(
+            (
+                "Imported from",
+                "<br>".join(
+                    text(
+                        item.source
+                        + (f", line {item.line}" if item.line else "")
+                        + (f", under “{item.section}”" if item.section else "")
+                    )
+                    for item in paper.provenance
+                ),
             )
-            for item in value
         )
-    return text(value)
+    if not facts:
+        return ""
+    rows = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+    return f'<h2 id="entry">About this entry</h2><dl class="mi-axes mi-entry" data-search-exclude>{rows}</dl>'
+
+
+# -- meta descriptions ---------------------------------------------------------------------
+
+DESCRIPTION_LIMIT = 160  # characters: about what search engines and link previews show
+
+
+def clip(value: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    """`value` on one line, cut at a word boundary to at most `limit` characters."""
+    flat = " ".join(value.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:.")
+    return cut + "…"
+
+
+def paper_description(paper: Paper) -> str:
+    """A paper page's meta description: its TL;DR or abstract, else who published it where."""
+    summary = paper.tldr or paper.abstract
+    if summary:
+        return clip(summary)
+    names = ", ".join(paper.authors[:3]) + (" et al." if len(paper.authors) > 3 else "")
+    by = f" by {names}" if paper.authors else ""
+    return clip(f"{paper.title} ({paper.venue} {paper.year}){by}: BibTeX, links and tags.")
+
+
+def node_description(node: Node, axis: str, count: int) -> str:
+    """A node page's meta description: the node's own description and its paper count."""
+    papers = f"{count} paper{'' if count == 1 else 's'}"
+    return clip(f"{AXIS_LABELS[axis]}: {node.name}. {node.description} {papers}.")
+
+
+def other_names(node: Node) -> list[str]:
+    """The node's aliases worth showing as "Also called": not its own name again, and not
+    spelling variants of a name already shown (case, '&' for 'and', punctuation, plurals,
+    a typo: the importers need those, readers do not)."""
+    shown = [_name_key(node.name)]
+    names = []
+    for alias in node.aliases:
+        key = _name_key(alias)
+        if any(key == seen or SequenceMatcher(None, key, seen).ratio() >= 0.9 for seen in shown):
+            continue
+        shown.append(key)
+        names.append(alias)
+    return names
+
+
+def _name_key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", name.casefold().replace("&", "and"))
 
 
 # -- the node page -------------------------------------------------------------------------
@@ -268,10 +305,9 @@ def node_header(site: Site, axis: str, node: Node, src: str) -> str:
     ]
     if node.notation:
         parts.append(f'<p class="mi-notation">Notation: <code>{text(node.notation)}</code></p>')
-    if node.aliases:
-        aliases = ", ".join(text(alias) for alias in node.aliases if alias != node.name)
-        if aliases:
-            parts.append(f'<p class="mi-aliases">Also called: {aliases}</p>')
+    aliases = other_names(node)
+    if aliases:
+        parts.append(f'<p class="mi-aliases">Also called: {", ".join(map(text, aliases))}</p>')
     parts += [f'<p class="mi-facts">{" ".join(facts)}</p>', "</header>"]
     return "\n".join(parts)
 

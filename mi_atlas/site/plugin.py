@@ -50,6 +50,12 @@ ASSETS = (
     "vendor/minisearch.js",
     "vendor/LICENSE-minisearch.txt",
 )
+# Meta descriptions of the generated pages that are not about one paper or node.
+DESCRIPTIONS = {
+    **overview.DESCRIPTIONS,
+    scoreboard.ROUTE: "Every reference implementation run on a zoo model with planted structure: "
+    "what it found, its control, and whether it recovered the planted truth.",
+}
 MARKER = re.compile(r"<!--\s*mi-atlas:([a-z0-9:-]+)\s*-->")
 LATE = "late-"  # markers whose HTML is inserted into the finished page, not the content
 
@@ -64,6 +70,7 @@ class GeneratedPage:
     hide: tuple[str, ...] = ()
     search: bool = True
     short_nav: bool = False  # render only the top level of the navigation
+    description: str = ""  # the page's meta description (plain text); else the site's
 
 
 class AtlasPlugin(BasePlugin[AtlasConfig]):
@@ -92,6 +99,11 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             self.taxonomy = load_taxonomy(self.taxonomy_dir)
         except TaxonomyError as exc:
             raise PluginError(f"mi-atlas: {exc}") from None
+        repo_url = self.config.repo_url or config.repo_url
+        if repo_url and not (config.edit_uri or config.edit_uri_template):
+            # Hand-written pages' edit links, from the same repo_url as every generated link.
+            docs = self._repo_path(Path(config.docs_dir), "docs")
+            config.edit_uri = f"{repo_url.rstrip('/')}/edit/{self.config.repo_branch}/{docs}/"
         config.extra_css.append(f"{routes.ASSETS}/mi-atlas.css")
         config.extra_javascript.append(f"{routes.ASSETS}/tables.js")
         if config.nav is not None:
@@ -175,6 +187,9 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             page.meta["hide"] = list(generated.hide)
         if not generated.search:
             page.meta["search"] = {"exclude": True}
+        if generated.description:
+            # Material prints it into an attribute as it is: escaped here.
+            page.meta["description"] = text(generated.description)
         return markdown
 
     def on_page_content(self, html: str, *, page: Page, config: MkDocsConfig, files: Files):
@@ -233,6 +248,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
                     hide=("navigation", "toc"),
                     search=self.config.search_papers,
                     short_nav=True,
+                    description=pages.paper_description(paper),
                 ),
                 in_nav=False,
             )
@@ -246,6 +262,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
                     ax.title,
                     lambda src=src, axis=axis: {"page": overview.axis_page(site, axis, src)},
                     edit_path=f"{site.taxonomy_path}/{axis}.yaml",
+                    description=overview.axis_description(site, axis),
                 ),
             )
             for node in ax.nodes.values():
@@ -267,7 +284,12 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             yield self._page(
                 config,
                 src,
-                GeneratedPage(title, lambda src=src, r=render: {"page": r(site, src)}, hide=hide),
+                GeneratedPage(
+                    title,
+                    lambda src=src, r=render: {"page": r(site, src)},
+                    hide=hide,
+                    description=DESCRIPTIONS.get(src, ""),
+                ),
             )
         for path, content in impl_section.results_files(site.results):
             yield File.generated(config, path, content=content)
@@ -310,6 +332,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
                 node.name,
                 lambda: slots,
                 edit_path=f"{site.taxonomy_path}/{axis}.yaml",
+                description=pages.node_description(node, axis, site.catalog.count(axis, node.id)),
             ),
             markdown=markdown,
         )

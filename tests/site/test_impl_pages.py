@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from site_support import REPO, build_site
+from site_support import REPO, REPO_URL, build_site
 
 from mi_atlas.site import results as results_module
 from mi_atlas.site.recovery import score_blocks
@@ -189,7 +189,7 @@ def test_computed_pages_show_figure_numbers_command_and_source(results_site, com
         assert "<svg" in html and 'class="mi-figure' in html
         assert 'class="mi-table mi-result-table"' in html
         assert f"mi-atlas run {name} --model {runnable.default_model} --json" in html
-        assert f'href="https://github.com/mi-atlas/mi-atlas/blob/main/{runnable.path}"' in html
+        assert f'href="{REPO_URL}/blob/main/{runnable.path}"' in html
         assert '<div class="highlight"><pre>' in html  # the highlighted source
         # the JSON the page was made from is downloadable, byte for byte the cached document
         target = results_site / "results" / f"{name}--{runnable.default_model}.json"

@@ -316,9 +316,9 @@ def test_hostile_entries_run_no_script_and_show_literally(page, site_url, site_d
     for path, texts in pages.items():
         page.goto(site_url + path)
         assert page.evaluate("window.__pwned") is None, path
-        body = page.inner_text("article")
+        body = " ".join(page.inner_text("article").split()).casefold()  # kickers are upper case
         for text in texts:
-            assert " ".join(text.split()) in " ".join(body.split()), (path, text)
+            assert " ".join(text.split()).casefold() in body, (path, text)
     open_explorer(page, site_url, "?search=hostile")
     assert sorted(shown(page)) == sorted(p.id for p in site_data.hostile)
     tick(page, "venue", hostile.venue)

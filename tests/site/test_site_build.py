@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from mkdocs.exceptions import Abort
-from site_support import REPO, SITE_PATH, build_site
+from site_support import REPO, REPO_URL, SITE_PATH, SITE_URL, build_site
 
 from mi_atlas.exporters.bibtex import to_bibtex
 from mi_atlas.exporters.csv import to_csv
@@ -185,10 +185,7 @@ def test_paper_page_shows_every_field_links_and_edit_link(built_site, site_data)
         assert author in html
     assert 'href="https://arxiv.org/abs/2202.05262"' in html
     assert 'href="https://github.com/kmeng01/rome"' in html
-    assert (
-        'href="https://github.com/mi-atlas/mi-atlas/edit/main/papers/2022-meng-locating-editing-factual.yaml"'
-        in html
-    )
+    assert f'href="{REPO_URL}/edit/main/papers/2022-meng-locating-editing-factual.yaml"' in html
     for axis in AXES:
         for tag in getattr(paper, axis):
             assert f'href="../taxonomy/{axis}/{tag}.html"' in html
@@ -234,7 +231,7 @@ def test_node_page_links_implementation_only_when_it_exists(built_site, site_dat
                 assert "Each sub-goal has its own improve recipe" in html
             elif existing:
                 for path in existing:
-                    assert f'href="https://github.com/mi-atlas/mi-atlas/blob/main/{path}"' in html
+                    assert f'href="{REPO_URL}/blob/main/{path}"' in html
                 assert "not yet implemented" not in html
             else:
                 assert "Reference implementation: not yet implemented." in html
