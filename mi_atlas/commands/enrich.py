@@ -82,6 +82,7 @@ def enrich_command(facts_file, papers_dir, dry_run, sources, cache_dir, limit, m
         except FactsError as exc:
             fail(str(exc))
         source = display_path(facts_file)
+        label = f"{facts_file.resolve().parent.name}/{facts_file.name}"
     else:
         from ..enrich.online import Offline, lookup
 
@@ -91,8 +92,8 @@ def enrich_command(facts_file, papers_dir, dry_run, sources, cache_dir, limit, m
             )
         except Offline as exc:
             fail(str(exc))
-        source = "online: " + ", ".join(sources)
-    report = enrich(facts, index, taxonomy, source=source)
+        source = label = "online: " + ", ".join(sources)
+    report = enrich(facts, index, taxonomy, source=source, label=label)
     report.problems.extend(problems)
     try:
         written = [] if dry_run else report.write()

@@ -44,6 +44,7 @@ class EnrichReport:
     """Everything one enrichment found, per entry file; `updated` holds the merged entries."""
 
     source: str
+    label: str = ""  # how an entry's provenance names the source (no machine-specific path)
     papers: int = 0
     records: int = 0
     merged: list[dict] = field(default_factory=list)
@@ -74,9 +75,13 @@ class EnrichReport:
         return written
 
 
-def enrich(facts: list[Fact], index: Index, taxonomy: Taxonomy, *, source: str) -> EnrichReport:
+def enrich(
+    facts: list[Fact], index: Index, taxonomy: Taxonomy, *, source: str, label: str | None = None
+) -> EnrichReport:
     """Merge `facts` into the entries of `index`; nothing is written until `report.write()`."""
-    report = EnrichReport(source=source, papers=len(index.papers), records=len(facts))
+    report = EnrichReport(
+        source=source, label=label or source, papers=len(index.papers), records=len(facts)
+    )
     by_id = {paper.id: paper for paper in index.papers}
     owners: IdentityIndex[str] = IdentityIndex()
     for paper in index.papers:
@@ -166,7 +171,7 @@ def _merge_one(
             f"the paper was first public on {fact.published.isoformat()}, after the entry's year",
         )
 
-    label = report.source if not fact.evidence else f"{report.source} (facts from {fact.evidence})"
+    label = report.label if not fact.evidence else f"{report.label} (facts from {fact.evidence})"
     kept = to_yaml_data(paper)
     incoming = {
         **{name: kept[name] for name in ("title", "year", "venue")},
