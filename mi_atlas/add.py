@@ -61,8 +61,9 @@ def build_entry(values: dict[str, Any], taxonomy: Taxonomy, papers_dir: Path) ->
     paper, problems = validate_entry(data, taxonomy, file=target)
     if paper is not None and index is not None:
         problems += _clashes(paper, index, target)
-    if problems:
-        raise AddError(problems)
+    errors = [problem for problem in problems if problem.severity == "error"]
+    if errors:
+        raise AddError(errors)
     assert paper is not None
     return paper
 

@@ -7,6 +7,7 @@ broken index.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,12 @@ from .yamlio import YamlError, key_lines, load_text, read_text
 
 @dataclass
 class Index:
-    """The valid entries, in file-name order, and every problem found."""
+    """The valid entries, in file-name order, every problem (error) and every warning found."""
 
     papers: list[Paper] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)  # paper id -> file
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     checked: int = 0
 
     @property
@@ -44,7 +46,9 @@ def display_path(path: Path) -> str:
 def validate_entry(
     data: object, taxonomy: Taxonomy, *, file: str, text: str | None = None, stem: str | None = None
 ) -> tuple[Paper | None, list[Problem]]:
-    """Validate one entry's data; problems carry the line of the offending key when `text` is given."""
+    """Validate one entry's data; problems carry the line of the offending key when `text` is
+    given. The paper is None when any problem is an error; warnings (`entry_warnings`) come
+    after the errors and leave the paper valid."""
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         return None, [
@@ -82,13 +86,37 @@ def validate_entry(
         for error in exc.errors(include_url=False):
             problems.append(_problem(file, error, line_of))
         return None, problems
-    return (None if problems else paper), problems
+    if problems:
+        return None, problems
+    return paper, entry_warnings(paper, taxonomy, file, line_of)
+
+
+def entry_warnings(paper: Paper, taxonomy: Taxonomy, file: str, line_of=lambda key: None):
+    """What a valid entry still lacks or says loosely: a venue missing from venues.yaml (or
+    written as an alias), a link still to be found."""
+    warnings = []
+    if note := taxonomy.venues.note(paper.venue):
+        message, suggestion = note
+        warnings.append(Problem(file, "venue", message, line_of("venue"), suggestion, "warning"))
+    if "link" in paper.needs:
+        warnings.append(
+            Problem(
+                file,
+                "needs",
+                "no link yet: the paper is identified by its title, authors, year and venue; "
+                "add its url (mi-atlas enrich can find it) and remove 'link' from needs",
+                line_of("needs"),
+                None,
+                "warning",
+            )
+        )
+    return warnings
 
 
 def _problem(file: str, error: dict, line_of) -> Problem:
     loc = [str(part) for part in error["loc"] if part != "[key]"]
     ctx = error.get("ctx") or {}
-    field_name = ".".join(loc) or None
+    field_name = ".".join(loc) or ctx.get("field")  # model-level checks name their field
     # A tag error names the list; its line is the offending item's.
     dotted = ".".join([*loc, str(ctx["index"])]) if "index" in ctx else (field_name or "")
     kind = error["type"]
@@ -183,15 +211,21 @@ def entry_files(papers_dir: Path) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def load_index(papers_dir: Path, taxonomy: Taxonomy | None = None) -> Index:
-    """Validate every entry of `papers_dir` alone, then all of them together (duplicates)."""
+def load_index(
+    papers_dir: Path, taxonomy: Taxonomy | None = None, *, strict_venues: bool = False
+) -> Index:
+    """Validate every entry of `papers_dir` alone, then all of them together (duplicates).
+    With `strict_venues`, a venue missing from taxonomy/venues.yaml is an error, not a warning."""
     taxonomy = taxonomy or load_taxonomy()
     files, problems = entry_files(papers_dir)
     index = Index(problems=problems, checked=len(files))
     shown_dir = display_path(papers_dir)
     for path in files:
         paper, entry_problems = load_entry_file(path, taxonomy, os.path.join(shown_dir, path.name))
-        index.problems.extend(entry_problems)
+        for problem in entry_problems:
+            if problem.severity == "warning" and strict_venues and problem.field == "venue":
+                problem = dataclasses.replace(problem, severity="error")
+            (index.warnings if problem.severity == "warning" else index.problems).append(problem)
         if paper is not None:
             index.papers.append(paper)
             index.files[paper.id] = path

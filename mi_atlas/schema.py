@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -195,25 +195,6 @@ def _tag_checker(axis: str):
     return check
 
 
-def _venue(value: str, info: ValidationInfo) -> str:
-    taxonomy = _taxonomy(info)
-    if taxonomy is None or value in taxonomy.venues.by_name:
-        return value
-    suggestion = taxonomy.venues.resolve(value) or taxonomy.venues.suggest(value)
-    if suggestion:
-        raise PydanticCustomError(
-            "venue",
-            "'{value}' is not a venue of the controlled list; did you mean '{suggestion}'?",
-            {"value": value, "suggestion": suggestion},
-        )
-    raise PydanticCustomError(
-        "venue",
-        "'{value}' is not a venue of the controlled list (taxonomy/venues.yaml); add it there "
-        "in the same pull request if it is a real venue",
-        {"value": value},
-    )
-
-
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Slug = Annotated[str, AfterValidator(_slug)]
 Year = Annotated[int, AfterValidator(_year)]
@@ -222,7 +203,8 @@ ArxivId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidato
 Doi = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_doi)]
 OpenReviewId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_openreview)]
 AclId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_acl)]
-VenueName = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_venue)]
+# Open: a venue missing from taxonomy/venues.yaml is kept as written; `check` warns about it.
+VenueName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Orcid = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_orcid)]
 OneLine = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_one_line)
@@ -260,9 +242,19 @@ class Paper(BaseModel):
     title: Text
     year: Year
     venue: VenueName = Field(
-        description="A name from taxonomy/venues.yaml, e.g. NeurIPS, ICLR, arXiv."
+        description="A name from taxonomy/venues.yaml, e.g. NeurIPS, ICLR, arXiv; a venue the "
+        "list lacks is kept as written (mi-atlas check warns)."
     )
-    url: Url = Field(description="The paper's main page (publisher, OpenReview, arXiv or blog).")
+    url: Url | None = Field(
+        default=None,
+        description="The paper's main page (publisher, OpenReview, arXiv or blog); required "
+        "unless needs lists 'link'.",
+    )
+    needs: list[Literal["link"]] = Field(
+        default_factory=list,
+        description="What the entry still lacks, for mi-atlas enrich or a curator: 'link' "
+        "(an entry identified by title, authors, year and venue, with no url yet).",
+    )
     arxiv: ArxivId | None = Field(default=None, description="arXiv id such as 2406.11717.")
     doi: Doi | None = Field(default=None, description="DOI such as 10.18653/v1/2024.acl-long.483.")
     openreview: OpenReviewId | None = Field(default=None, description="OpenReview forum id.")
@@ -311,6 +303,23 @@ class Paper(BaseModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _link_or_needs_link(self) -> Paper:
+        if self.url is None and "link" not in self.needs:
+            raise PydanticCustomError(
+                "url_missing",
+                "is required: give the paper's page, or write 'needs: [link]' for an entry "
+                "whose link is still to be found",
+                {"field": "url"},
+            )
+        if self.url is not None and "link" in self.needs:
+            raise PydanticCustomError(
+                "needs_met",
+                "lists 'link' but the entry has a url: remove 'link' from needs",
+                {"field": "needs"},
+            )
+        return self
+
     @property
     def primary(self) -> dict[str, str | None]:
         return {
@@ -341,7 +350,8 @@ def json_schema(taxonomy: Taxonomy) -> dict[str, Any]:
     props = schema["properties"]
     for axis in ("objects", "locate", "steer", "goals"):
         props[axis]["items"] = {"type": "string", "enum": taxonomy[axis].ids}
-    props["venue"] = {**props["venue"], "enum": sorted(taxonomy.venues.by_name)}
+    # The controlled list as suggestions, not an enum: an unknown venue is a warning only.
+    props["venue"] = {**props["venue"], "examples": sorted(taxonomy.venues.by_name)}
     props["id"]["pattern"] = SLUG.pattern
     props["arxiv"]["anyOf"][0]["pattern"] = links.ARXIV_ID.pattern
     props["doi"]["anyOf"][0]["pattern"] = links.DOI.pattern

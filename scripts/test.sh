@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh impls,test
 bash scripts/ensure-chromium.sh
-.venv/bin/mi-atlas check --papers papers
+.venv/bin/mi-atlas check --papers papers --strict-venues
 .venv/bin/ruff check .
 set +e
 .venv/bin/python -m pytest "$@"

@@ -36,7 +36,7 @@ def test_valid_entries_pass(papers):
     )
     result, report = run_check(papers)
     assert result.exit_code == 0
-    assert report == {"ok": True, "papers": 2, "checked": 2, "problems": []}
+    assert report == {"ok": True, "papers": 2, "checked": 2, "problems": [], "warnings": []}
 
 
 def test_human_output_when_clean(papers):
@@ -198,23 +198,23 @@ BROKEN = {
         valid_entry(id="x", url=...),
         "url",
         None,
-        "is required but missing",
+        "is required: give the paper's page, or write 'needs: [link]'",
         None,
     ),
-    "venue-alias": (
+    "needs-met": (
         "x.yaml",
-        valid_entry(id="x", venue="TLMR"),
-        "venue",
-        "venue:",
-        "'TLMR' is not a venue of the controlled list; did you mean 'TMLR'?",
-        "TMLR",
+        valid_entry(id="x", needs=["link"]),
+        "needs",
+        "needs:",
+        "lists 'link' but the entry has a url",
+        None,
     ),
-    "unknown-venue": (
+    "needs-unknown": (
         "x.yaml",
-        valid_entry(id="x", venue="Journal of Everything"),
-        "venue",
-        "venue:",
-        "add it there in the same pull request",
+        valid_entry(id="x", needs=["doi"]),
+        "needs.0",
+        "- doi",
+        "Input should be 'link'",
         None,
     ),
     "tags-not-a-list": (
@@ -344,15 +344,13 @@ def test_two_entries_for_one_paper_name_both_files(papers, field, value):
 
 
 def test_every_problem_is_listed_at_once(papers):
-    write_yaml(
-        papers, "x.yaml", valid_entry(id="x", venue="Arxiv", locate=["probe-ing"], year=3000)
-    )
+    write_yaml(papers, "x.yaml", valid_entry(id="x", title="", locate=["probe-ing"], year=3000))
     (papers / "y.yaml").write_text("", encoding="utf-8")
     (papers / "notes.txt").write_text("hello", encoding="utf-8")
     result, report = run_check(papers)
     assert result.exit_code == 1
     assert {(Path(p["file"]).name, p["field"]) for p in report["problems"]} == {
-        ("x.yaml", "venue"),
+        ("x.yaml", "title"),
         ("x.yaml", "locate"),
         ("x.yaml", "year"),
         ("y.yaml", None),
@@ -376,7 +374,7 @@ def test_missing_papers_folder_is_a_clear_problem(tmp_path):
 def test_json_output_is_only_json(papers):
     write_yaml(papers, "x.yaml", valid_entry(id="x", venue="Arxiv"))
     result = CliRunner().invoke(cli, ["check", "--papers", str(papers), "--json"])
-    assert set(json.loads(result.stdout)) == {"ok", "papers", "checked", "problems"}
+    assert set(json.loads(result.stdout)) == {"ok", "papers", "checked", "problems", "warnings"}
 
 
 def test_usage_error_exits_2(papers):
@@ -394,3 +392,38 @@ def test_github_annotations_point_at_the_line(papers, monkeypatch):
         f"::error file={papers / 'x.yaml'},line=13,title=mi-atlas check: locate::"
     )
     assert "did you mean 'magnitude-analysis'?" in annotation
+
+
+VENUE_WARNINGS = [
+    ("TLMR", "'TLMR' is written 'TMLR' in taxonomy/venues.yaml: use that name", "TMLR"),
+    (
+        "PLoS Computational Biology",
+        "'PLoS Computational Biology' is not in taxonomy/venues.yaml",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize("venue, message, suggestion", VENUE_WARNINGS)
+def test_a_venue_outside_the_list_is_a_warning_unless_strict(papers, venue, message, suggestion):
+    path = write_yaml(papers, "x.yaml", valid_entry(id="x", venue=venue))
+    result, report = run_check(papers)
+    assert result.exit_code == 0 and report["ok"] and report["problems"] == []
+    [warning] = report["warnings"]
+    assert (warning["field"], warning["severity"]) == ("venue", "warning")
+    assert warning["message"].startswith(message) and warning["suggestion"] == suggestion
+    line = path.read_text().splitlines()[warning["line"] - 1]
+    assert line.startswith("venue:")
+    result, report = run_check(papers, "--strict-venues")
+    assert result.exit_code == 1 and report["problems"][0]["field"] == "venue"
+    human = CliRunner().invoke(cli, ["check", "--papers", str(papers)])
+    assert human.exit_code == 0 and "x.yaml:4: warning: venue: " in human.stderr
+    assert "1 papers, no problems (1 warning(s))." in human.stdout
+
+
+def test_an_entry_without_a_link_needs_one_and_is_a_warning(papers):
+    write_yaml(papers, "x.yaml", valid_entry(id="x", url=..., arxiv=..., needs=["link"]))
+    result, report = run_check(papers, "--strict-venues")
+    assert result.exit_code == 0
+    [warning] = report["warnings"]
+    assert warning["field"] == "needs" and warning["message"].startswith("no link yet")

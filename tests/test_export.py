@@ -158,11 +158,11 @@ def test_export_command_writes_the_file_atomically(index: Path, tmp_path: Path) 
 
 
 def test_export_command_refuses_an_index_with_problems(index: Path) -> None:
-    write_yaml(index, "2020-broken.yaml", valid_entry(id="2020-broken", venue="Nowhere"))
+    write_yaml(index, "2020-broken.yaml", valid_entry(id="2020-broken", locate=["nowhere"]))
     result = CliRunner().invoke(cli, ["export", "json", "--papers", str(index)])
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert "2020-broken.yaml" in result.stderr and "venue" in result.stderr
+    assert "2020-broken.yaml" in result.stderr and "locate" in result.stderr
     assert "fix them (mi-atlas check) before exporting" in result.stderr
 
 

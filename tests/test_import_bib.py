@@ -210,7 +210,11 @@ def test_duplicate_citation_key_same_paper_merges_other_paper_is_created() -> No
         (19, "2023-other-different-paper-that-reused-key"),
     ]
     assert [(i.line, i.id, i.reason) for i in report.merged] == [
-        (10, "2023-hanna-gpt-2-compute-greater-than", "same arXiv id as line 1; filled abstract, provenance line 10")
+        (
+            10,
+            "2023-hanna-gpt-2-compute-greater-than",
+            "same arXiv id as line 1; filled abstract, provenance line 10",
+        )
     ]
     assert problems(report) == [
         (10, None, "the citation key 'hanna2023' is also used at line 1"),
@@ -542,7 +546,11 @@ def test_merge_fills_gaps_reports_conflicts_and_never_touches_tags(
             "2021-geva-ffn-memories",
             "same DOI as papers/2021-geva-ffn-memories.yaml; filled authors, bibtex.booktitle, bibtex.pages, provenance line 13",
         ),
-        (22, "2023-wang-ioi", "same title as papers/2023-wang-ioi.yaml; filled arxiv, provenance line 22"),
+        (
+            22,
+            "2023-wang-ioi",
+            "same title as papers/2023-wang-ioi.yaml; filled arxiv, provenance line 22",
+        ),
     ]
     assert created(report) == [(31, "2023-li-inference-time-intervention-eliciting-truthful")]
     assert problems(report) == [
@@ -593,10 +601,10 @@ def test_merge_without_overwrite_says_what_it_would_fill(curated: Path, monkeypa
 
 
 def test_import_refuses_a_papers_folder_with_problems(papers: Path) -> None:
-    write_yaml(papers, "2024-arditi-refusal.yaml", valid_entry(venue="Nowhere"))
+    write_yaml(papers, "2024-arditi-refusal.yaml", valid_entry(locate=["nowhere"]))
     with pytest.raises(IndexNotClean) as caught:
         run("zotero.bib", papers)
-    assert caught.value.problems[0].field == "venue"
+    assert caught.value.problems[0].field == "locate"
 
 
 # -- the command ------------------------------------------------------------------------------

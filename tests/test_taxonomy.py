@@ -104,7 +104,11 @@ def test_every_node_has_a_description_and_an_existing_impl(taxonomy):
             if not node.children and not node.impls:
                 missing.add(node.id)
             for path in node.impls:
-                assert path.startswith("reference_impls/") and (REPO / path).is_file(), (axis, node.id, path)
+                assert path.startswith("reference_impls/") and (REPO / path).is_file(), (
+                    axis,
+                    node.id,
+                    path,
+                )
     assert missing == WITHOUT_IMPL
 
 

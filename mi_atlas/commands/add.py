@@ -8,6 +8,7 @@ import click
 
 from ..add import AddError, add_entry, fields_from_link
 from ..entries import entry_text
+from ..index import entry_warnings
 from ..taxonomy import load_taxonomy
 from .options import emit_json, json_option, papers_option, report_problems
 
@@ -34,7 +35,9 @@ def _bibtex(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--title", help="Paper title.")
 @click.option("--year", type=int, help="Publication year.")
 @click.option(
-    "--venue", help="Venue from taxonomy/venues.yaml (aliases such as 'Arxiv' are mapped)."
+    "--venue",
+    help="Venue from taxonomy/venues.yaml (aliases such as 'Arxiv' are mapped; "
+    "another venue is kept as written, with a warning).",
 )
 @click.option("--url", help="Paper page (default: derived from LINK).")
 @click.option("--arxiv", help="arXiv id, e.g. 2406.11717.")
@@ -95,8 +98,9 @@ def add(
         steer=_split(steer),
         goals=_split(goals),
     )
+    taxonomy = load_taxonomy()
     try:
-        paper, path = add_entry(values, load_taxonomy(), papers_dir, dry_run=dry_run)
+        paper, path = add_entry(values, taxonomy, papers_dir, dry_run=dry_run)
     except AddError as exc:
         if as_json:
             emit_json(
@@ -106,15 +110,19 @@ def add(
             report_problems(exc.problems)
             click.echo("Nothing was written.", err=True)
         sys.exit(1)
+    warnings = entry_warnings(paper, taxonomy, str(path))
     if as_json:
         emit_json(
             {
                 "ok": True,
                 "written": None if dry_run else str(path),
                 "entry": paper.model_dump(mode="json"),
+                "warnings": [w.to_json() for w in warnings],
             }
         )
-    elif dry_run:
+        return
+    report_problems(warnings)
+    if dry_run:
         click.echo(entry_text(paper), nl=False)
     else:
         click.echo(f"wrote {path}")

@@ -62,16 +62,20 @@ def to_bibtex(
 
 
 def _entry(paper: Paper, taxonomy: Taxonomy, atlas_fields: bool) -> Entry:
-    venue = taxonomy.venues.by_name[paper.venue]
+    venue = taxonomy.venues.by_name.get(paper.venue)
+    # A venue missing from venues.yaml is written as the entry has it.
+    kind, full = (venue.kind, venue.full) if venue else ("other", paper.venue)
     extras = dict(paper.bibtex)
-    entry_type = extras.pop("entrytype", None) or default_entry_type(extras, venue.kind)
+    entry_type = extras.pop("entrytype", None) or default_entry_type(extras, kind)
     fields = [("title", _braced(texcodec.protect_title(texcodec.collapse(paper.title))))]
     if paper.authors:
         fields.append(("author", _braced(" and ".join(_name(a) for a in paper.authors))))
-    if entry_type == "inproceedings" and "booktitle" not in extras and venue.kind != "preprint":
-        extras = {"booktitle": venue.full, **extras}
-    elif entry_type == "article" and "journal" not in extras and venue.kind == "journal":
-        extras = {"journal": venue.full, **extras}
+    if entry_type == "inproceedings" and "booktitle" not in extras and kind != "preprint":
+        extras = {"booktitle": full, **extras}
+    elif entry_type == "article" and "journal" not in extras and kind == "journal":
+        extras = {"journal": full, **extras}
+    elif venue is None and not {"booktitle", "journal", "howpublished"} & extras.keys():
+        extras = {"howpublished": full, **extras}
     for name in ("booktitle", "journal"):
         if name in extras:
             fields.append((name, _braced(_text(extras.pop(name)))))
@@ -82,7 +86,8 @@ def _entry(paper: Paper, taxonomy: Taxonomy, atlas_fields: bool) -> Entry:
             primary_class = value if name == "primaryclass" else primary_class
             continue  # written with the arXiv fields below
         fields.append((_CASED.get(name, name), _value(name, value)))
-    fields.append(("url", _verbatim(paper.url)))
+    if paper.url:
+        fields.append(("url", _verbatim(paper.url)))
     if paper.doi:
         fields.append(("doi", _verbatim(paper.doi)))
     if paper.arxiv:

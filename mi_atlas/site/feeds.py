@@ -65,7 +65,8 @@ def atom_feed(
         url = absolute(page_url(paper))
         sub(entry, "id", url if site_url else f"urn:mi-atlas:paper:{paper.id}")
         sub(entry, "link", rel="alternate", href=url)
-        sub(entry, "link", rel="related", href=paper.url)
+        if paper.url:  # an entry that still needs its link has none
+            sub(entry, "link", rel="related", href=paper.url)
         sub(entry, "updated", _stamp(added_date(paper)))
         for name in paper.authors:
             sub(sub(entry, "author"), "name", name)
