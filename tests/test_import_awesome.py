@@ -58,6 +58,7 @@ def project(report) -> dict:
             for p in report.problems
         ],
         "ignored": [{"line": i.line, "kind": i.kind} for i in report.ignored],
+        "inferred": [i.to_json() for i in report.inferred],
     }
 
 
@@ -77,7 +78,7 @@ def test_golden_list(golden: Path, taxonomy):
     )
     got, want = project(report), case["expected"]
     # Compared part by part, so a failure names the part that changed.
-    for part in ("created", "merged", "skipped", "problems", "ignored", "items"):
+    for part in ("created", "merged", "skipped", "problems", "ignored", "inferred", "items"):
         assert got[part] == want[part], part
     assert report.items == len(report.created) + len(report.merged) + len(report.skipped)
 
@@ -221,6 +222,7 @@ HAND_FIXED = {
         "url": "https://openreview.net/forum?id=wGFEzfhFae",
         "openreview": "wGFEzfhFae",
         "arxiv": "2502.09674",
+        "needs": None,  # the row's only link was another paper's
     },
     117: {
         "id": "2025-grains-gradient-based-attribution-inference",
@@ -288,21 +290,28 @@ def test_command_writes_entries_that_pass_check(tmp_path, papers):
 
 
 def test_human_output_summarises_and_lists_problems(tmp_path, papers):
-    source = write_list(tmp_path, TWO_ROWS.replace("| NeurIPS |", "| NeurlPS |"))
+    rows = TWO_ROWS.replace("| NeurIPS |", "| NeurlPS |").replace(
+        "| 2024 | [Link](https://arxiv", "| - | [Link](https://arxiv"
+    )
+    source = write_list(
+        tmp_path,
+        rows
+        + "\n## Tools\n\n- [TransformerLens](https://github.com/TransformerLensOrg/TransformerLens)\n",
+    )
     result = run(str(source), "--out", str(papers), "--dry-run")
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
-        f"{source}: 2 items: 1 created, 0 merged, 1 skipped; 1 problem(s); "
-        "0 block(s) with links ignored",
+        f"{source}: 3 items: 2 created, 0 merged, 1 skipped; 2 problem(s); "
+        "0 block(s) with links ignored; 1 value(s) inferred",
         "Dry run: nothing written.",
     ]
     assert (
-        f"{source}:4: venue: Venue 'NeurlPS' is not in taxonomy/venues.yaml; did you mean "
-        "'NeurIPS'? (add it there if it is a real venue)"
+        f"{source}:4: venue: Venue 'NeurlPS' is not in taxonomy/venues.yaml; closest: "
+        "'NeurIPS': kept as written"
     ) in result.stderr
+    assert f"{source}:4: inferred year '2024' from the arXiv id 2406.11717" in result.stderr
     assert (
-        f"{source}:4: skipped 'Refusal in Language Models Is Mediated by a Single Direction'"
-        in result.stderr
+        f"{source}:9: skipped 'TransformerLens': not a paper: listed under 'Tools'" in result.stderr
     )
     assert list(papers.iterdir()) == []
 

@@ -30,10 +30,17 @@ citation code blocks, HTML comments) are listed as ignored. Problems (aliases,
 '-' placeholders, duplicates, shared links, unknown venues...) are reported.
 
 \b
+Years and venues the item implies rather than states (a date, '(2023)' after the
+title, an arXiv id, an arXiv or blog link) are listed as inferred, for a curator
+to check. An item with no link is created with 'needs: [link]'.
+
+\b
 Existing files are never replaced; a merge that would fill in an existing entry
-rewrites its file only with --overwrite. Exit status: 0 when the import ran
-(even with problems reported), 1 when the file cannot be read as a markdown
-list, DIR holds invalid entries, or writing failed (nothing is then written).
+rewrites its file only with --overwrite. Exit status: 0 when
+every item found is accounted for (created, merged, or skipped with a reason),
+1 when the file holds no item or cannot be read as a markdown list, DIR holds
+invalid entries, or writing failed (nothing is then written); 2 on a usage
+error. import-bib follows the same rule.
 
 \b
 Example:
@@ -101,21 +108,26 @@ def import_awesome(
 
     if as_json:
         emit_json(report.to_json())
-        sys.exit(0)
+        sys.exit(report.exit_code)
     for problem in report.problems:
         click.echo(problem.render(report.source), err=True)
+    for value in report.inferred:
+        click.echo(value.render(report.source), err=True)
     for item in report.skipped:
         click.echo(f"{report.source}:{item.line}: skipped '{item.title}': {item.reason}", err=True)
+    if not report.items:
+        click.echo(f"Error: no paper items found in {report.source}", err=True)
     click.echo(
         f"{report.source}: {report.items} items: {len(report.created)} created, "
         f"{len(report.merged)} merged, {len(report.skipped)} skipped; "
-        f"{len(report.problems)} problem(s); {len(report.ignored)} block(s) with links ignored"
+        f"{len(report.problems)} problem(s); {len(report.ignored)} block(s) with links ignored; "
+        f"{len(report.inferred)} value(s) inferred"
     )
     if dry_run:
         click.echo("Dry run: nothing written.")
     else:
         click.echo(f"Wrote {len(written)} file(s) in {display_path(out_dir)}.")
-    sys.exit(0)
+    sys.exit(report.exit_code)
 
 
 def _fatal(message: str, source: str, as_json: bool, problems: list | None = None) -> None:

@@ -37,8 +37,8 @@ from .entry_fields import Candidate, rows_text
 from .label_cache import CachedTaxonomy
 from .markdown_blocks import Walker
 from .merge import merge_entry
-from .paper_links import PaperLink, title_search_url
-from .report import Item
+from .paper_links import PaperLink
+from .report import Inferred, Item
 
 KEY_NAMES = identity.KEY_NAMES
 _OPTIONAL = ("arxiv", "doi", "openreview", "acl", "code", "authors", "tldr")
@@ -235,7 +235,7 @@ class Resolver:
         cand.links = kept
         for link, owner in dropped:
             fallback = (
-                "; with no other link, its url is a title search for now"
+                "; with no other link, it is created with needs: [link]"
                 if not kept and not cand.code
                 else ""
             )
@@ -257,13 +257,14 @@ class Resolver:
         """The entry fields this item gives, validated; invalid optional fields are dropped
         (and reported), an invalid required field skips the item."""
         ids = cand.ids()
+        url, needs = None, None
         if cand.links:
             url = cand.links[0].url
         elif cand.code:
             url = cand.code
             self.log.add("link", cand.line, "url", "only a code link: it is used as the url")
         else:
-            url = title_search_url(cand.title)
+            needs = ["link"]  # identified by title, year, venue (and authors): enrich finds it
             if not cand.notes:  # (a dropped shared link was reported already)
                 self.log.add_grouped(
                     ("no-link",),
@@ -271,17 +272,17 @@ class Resolver:
                     cand.line,
                     "url",
                     lambda n: (
-                        f"no link to the paper on {rows_text(n)}: the url of each is a "
-                        "title search for now"
+                        f"no link to the paper on {rows_text(n)}: created with 'needs: [link]' "
+                        "(mi-atlas enrich or a curator adds it)"
                     ),
                 )
-            cand.notes.append("The url is a title search until the paper's own link is added.")
         data: dict[str, Any] = {
             "id": "placeholder-id",
             "title": cand.title,
             "year": cand.year,
             "venue": cand.venue,
             "url": url,
+            "needs": needs,
             **ids,
             "code": cand.code,
             "authors": cand.authors,
@@ -294,9 +295,6 @@ class Resolver:
         data = {k: v for k, v in data.items() if v not in (None, [], "")} | {
             axis: cand.tags.get(axis, []) for axis in AXES
         }
-        if cand.year is None:
-            self._skip(cand, "no year: add a Year column or a year to the item")
-            return None
         for _ in range(len(_OPTIONAL) + 1):
             problems = _validation_errors(data, self.taxonomy)
             optional = [(f, m) for f, m in problems if f in _OPTIONAL]
@@ -353,8 +351,14 @@ class Resolver:
         item = Item(cand.line, cand.title, entry_id)
         draft.items.append(item)
         self.report.created.append(item)
+        self._report_inferred(cand, entry_id)
         self.drafts.append(draft)
         self._register(draft)
+
+    def _report_inferred(self, cand: Candidate, entry_id: str) -> None:
+        for name, evidence in cand.inferred.items():
+            inferred = Inferred(cand.line, name, str(getattr(cand, name)), evidence, entry_id)
+            self.report.inferred.append(inferred)
 
     def _merge_listed(self, owner: Draft, cand: Candidate, data: dict[str, Any], key) -> None:
         before = {axis: list(owner.data.get(axis, [])) for axis in AXES}

@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from ..taxonomy import AXES, Taxonomy
 from ..taxonomy import label_key as _label_key
 from .awesome_report import ProblemLog
 from .inline import Piece
 from .paper_links import PaperLink, arxiv_year, understand_link
+from .venue import resolve_venue as resolve_label
 
 # The same few labels come back on every row: remember their normal form.
 label_key = lru_cache(maxsize=16384)(_label_key)
@@ -96,6 +98,7 @@ _SENTENCE_SPLIT = re.compile(r"\s[-–—|·•]\s|(?<![A-Z])\.\s|\n")
 _NAME_PART = re.compile(r"^(?:[^\W\d_][\w'’.-]*)$")
 _PARTICLES = {"van", "von", "der", "den", "de", "da", "di", "la", "le", "du", "del", "dos", "bin"}
 _DECOR = re.compile(r"^[\W\d_]*$")  # no letters: bullets, emoji, numbering, separators
+_BARE_URL = re.compile(r"https?://[^\s<>()\[\]{}\"']+[^\s<>()\[\]{}\"'.,;:]")
 _LABELLED = re.compile(r"^\s*([A-Za-z][A-Za-z ;/&().#-]{0,30}?)\s*[:：]\s*(.*)$", re.DOTALL)
 
 
@@ -193,16 +196,16 @@ def find_title(pieces: list[Piece], taxonomy: Taxonomy, *, whole_cell: bool = Fa
         if piece.kind == "image" or (piece.kind == "text" and _DECOR.match(piece.text)):
             continue
         if piece.kind == "link":
-            text = clean_title(piece.text)
+            text, packed = unpack_title(clean_title(piece.text))
             if looks_like_title(text, taxonomy):
-                return TitleFind(text, piece, _without(pieces, [piece]))
+                return TitleFind(text, piece, packed + _without(pieces, [piece]))
             if piece.image_only or is_generic(piece.text):
                 continue
             break
         if piece.strong or piece.em:
-            text = clean_title(piece.text)
+            text, packed = unpack_title(clean_title(piece.text))
             if looks_like_title(text, taxonomy):
-                return TitleFind(text, None, _without(pieces, [piece]))
+                return TitleFind(text, None, packed + _without(pieces, [piece]))
             continue
         # Plain leading text: up to the first link, cut at the first separator.
         lead = ""
@@ -225,6 +228,41 @@ def find_title(pieces: list[Piece], taxonomy: Taxonomy, *, whole_cell: bool = Fa
             return TitleFind(text, None, rest)
         break
     return TitleFind("", None, pieces)
+
+
+_PACKED_YEAR = re.compile(r"[\s,]*[(\[]((?:19|20)\d\d)[)\]]\s*$")
+# A lab after the title ("Toy Models of Superposition, Anthropic: ..."): a known lab or a
+# name that says it is an organisation. A title's own last comma part ("Dead, N-gram,
+# Positional") is neither.
+_LABS = {
+    "anthropic", "openai", "deepmind", "google", "meta", "microsoft", "redwood", "eleutherai",
+    "apollo", "mit", "stanford", "berkeley", "harvard", "oxford", "cambridge", "fair", "nvidia",
+    "ibm", "amazon", "apple", "conjecture", "metr", "cohere", "mila", "epfl", "eth", "cmu",
+    "nyu", "ai2", "tsinghua", "goodfire", "transluce", "timaeus", "mats", "miri", "chai",
+}  # fmt: skip
+_ORG = re.compile(r"\b(?:research|lab|labs|university|institute|inc|brain|college)\b", re.I)
+
+
+def unpack_title(text: str) -> tuple[str, list[Piece]]:
+    """A title line that packs in a lab, authors and a year, as some lists write it in one
+    bold run: 'Toy Models of Superposition, Anthropic: Elhage, Hume et al. (2022)' ->
+    ('Toy Models of Superposition', pieces 'Elhage, Hume et al.' and '(2022)' to be read as
+    free text). Other titles come back unchanged."""
+    year = _PACKED_YEAR.search(text)
+    if not year:
+        return text, []
+    title, packed = text[: year.start()], [Piece("text", f"({year.group(1)})"), Piece("break")]
+    if ": " in title:
+        head, tail = title.rsplit(": ", 1)
+        if parse_authors(tail):  # two names or more, or "et al.": not a subtitle
+            title = head
+            packed = [Piece("text", tail), Piece("break"), *packed]
+    if ", " in title:
+        head, lab = title.rsplit(", ", 1)
+        words = lab.split()
+        if len(words) <= 4 and ({w.lower() for w in words} & _LABS or _ORG.search(lab)):
+            title = head
+    return title.strip(), packed
 
 
 def _is_decor(piece: Piece) -> bool:
@@ -288,7 +326,8 @@ def parse_authors(text: str, *, labelled: bool = False) -> list[str]:
 
     Unlabelled text must look like one: two names or more, or one name with "et al.".
     """
-    text = re.sub(r"\s+", " ", text).strip().rstrip(".")
+    text = re.sub(r"\s+", " ", text).strip(" -–—:").rstrip(".")
+    text = re.sub(r"[\s,]*\(?(?:19|20)\d\d\)?$", "", text)  # "Hewitt and Liang (2019)"
     et_al = bool(re.search(r"\bet\.? al\b\.?", text))
     text = re.sub(r",?\s*\bet\.? al\b\.?", "", text)
     parts = [p.strip(" *_") for p in re.split(r",|;|\band\b|&", text) if p.strip(" *_")]
@@ -362,6 +401,7 @@ class Candidate:
     summary: str | None = None
     skip: str | None = None  # why this item cannot become an entry
     notes: list[str] = field(default_factory=list)
+    inferred: dict[str, str] = field(default_factory=dict)  # field -> what it was read from
 
     def ids(self) -> dict[str, str]:
         """Strong identifiers from every paper link (the first link wins per kind)."""
@@ -419,6 +459,7 @@ def build_candidate(
     _read_venue(cand, fields, free_text, taxonomy, log, names)
     _read_tags(cand, fields, rest, section, taxonomy, log, names)
     _check_preprint_year(cand, log)
+    cand.skip = cand.skip or _why_not_an_entry(cand, section)
     if fields.get("summary"):
         summary = " ".join(text_of(cell) for cell in fields["summary"]).strip()
         cand.summary = summary if summary and not is_placeholder(summary) else None
@@ -433,6 +474,12 @@ def _read_links(cand, fields, rest, title_link, log) -> None:
         for cell in fields.get(name, []):
             ordered.extend((p, name == "code") for p in cell if p.kind == "link")
     ordered.extend((p, False) for p in rest if p.kind == "link")
+    # A bare address in the text ("- https://openreview.net/forum?id=...") is a link too.
+    for piece in rest:
+        if piece.kind == "text" and not piece.code:
+            ordered.extend(
+                (Piece("link", href=url), False) for url in _BARE_URL.findall(piece.text)
+            )
     for name, cells in fields.items():
         if name not in {"link", "title", "venue", "code"}:
             for cell in cells:
@@ -476,6 +523,9 @@ def _read_authors(cand, fields, free_text) -> None:
 
 
 def _read_year(cand, fields, free_text, section, log, names) -> None:
+    """The year the item states (a Year column or label, a venue such as 'NeurIPS 2023'), else
+    the year it implies, recorded in `cand.inferred`: a date ('2024-06', 'Mar 2024'), a year
+    in its text ('Authors (2023)'), a year heading above it, or its arXiv id (2301.* -> 2023)."""
     column = names.get("year", "Year")
     for cell in fields.get("year", []):
         text = text_of(cell)
@@ -485,6 +535,9 @@ def _read_year(cand, fields, free_text, section, log, names) -> None:
         year = find_year(text)
         if year:
             cand.year = year
+            if text.strip() != str(year):
+                label = names.get("year", "date").lower()
+                cand.inferred["year"] = f"from the {label} '{text}'"
             return
         log.add("year", cand.line, "year", f"{column} '{text}' is not a year")
         break
@@ -494,51 +547,44 @@ def _read_year(cand, fields, free_text, section, log, names) -> None:
             return
     if year := find_year(free_text):
         cand.year = year
+        shown = f"({year})" if f"({year})" in free_text else str(year)
+        cand.inferred["year"] = f"from '{shown}' in the item's text"
         return
     if section.year:
         cand.year = section.year
+        cand.inferred["year"] = "from the year heading above the item"
         return
     for link in cand.links:
         if link.arxiv and (year := arxiv_year(link.arxiv)):
             cand.year = year
-            log.add_grouped(
-                ("year-from-arxiv",),
-                "year",
-                cand.line,
-                "year",
-                lambda n: (
-                    f"no year given on {rows_text(n)}: each takes the year its arXiv id "
-                    "was first posted"
-                ),
-            )
+            cand.inferred["year"] = f"from the arXiv id {link.arxiv} (the year it was first posted)"
             return
 
 
+# What a Venue cell says when the paper has no venue yet: read the venue from the link instead.
+NO_VENUE_YET = {"under review", "in submission", "submitted", "to appear", "in press", "tba"}
+
+
 def _read_venue(cand, fields, free_text, taxonomy, log, names) -> None:
+    """The venue the item states (a Venue column or label, kept as written when the venue list
+    lacks it), else the one it implies, recorded in `cand.inferred`: a venue named in its text,
+    the proceedings its link belongs to (ACL Anthology, NeurIPS...), an arXiv link (arXiv
+    preprint) or a blog host (transformer-circuits.pub, distill.pub, LessWrong, company blogs)."""
     column = names.get("venue", "Venue")
     listed: str | None = None
     for cell in fields.get("venue", []):
         written = re.sub(r"\s+", " ", text_of(cell, links=True)).strip()
-        if is_placeholder(written):
+        if is_placeholder(written) or label_key(written) in NO_VENUE_YET:
             break
-        listed = resolve_venue(written, taxonomy)
+        # Long labels as .bib files write them ("ICLR 2025 Workshop on X", "Proceedings of...").
+        listed = resolve_venue(written, taxonomy) or resolve_label(taxonomy, written)
         if listed is None:
             shorter = find_venue(written, taxonomy)
             listed = shorter[0] if shorter else None
         if listed is None:
-            suggestion = taxonomy.venues.suggest(written)
-            hint = f"; did you mean '{suggestion}'?" if suggestion else ""
-            log.add(
-                "unknown-venue",
-                cand.line,
-                "venue",
-                f"{column} '{written}' is not in taxonomy/venues.yaml{hint} "
-                "(add it there if it is a real venue)",
-                suggestion,
-            )
-            cand.skip = f"unknown venue '{written}'" + (
-                f" (closest known: {suggestion})" if suggestion else ""
-            )
+            listed = _as_written(written)
+            message, suggestion = taxonomy.venues.note(listed) or ("", None)
+            log.add("unknown-venue", cand.line, "venue", f"{column} {message}", suggestion)
         elif _is_alias(written, listed, taxonomy):
             log.add_grouped(
                 ("venue", label_key(written)),
@@ -552,32 +598,86 @@ def _read_venue(cand, fields, free_text, taxonomy, log, names) -> None:
             )
         break
     else:
-        found = find_venue(free_text, taxonomy)
-        listed = found[0] if found else None
+        if found := find_venue(free_text, taxonomy):
+            listed = found[0]
+            cand.inferred["venue"] = f"from '{found[1]}' in the item's text"
     known = taxonomy.venues.by_name
     implied = next(
-        (lk.venue for lk in cand.links if lk.venue in known and not lk.host_venue_is_weak), None
+        (lk for lk in cand.links if lk.venue in known and not lk.host_venue_is_weak), None
     )
-    if implied and listed and implied != listed:
-        source = next(lk for lk in cand.links if lk.venue == implied)
-        where = f"ACL Anthology id {source.acl}" if source.acl else f"link {source.url}"
+    if implied and listed and implied.venue != listed and listed in known:
+        where = f"ACL Anthology id {implied.acl}" if implied.acl else f"link {implied.url}"
         log.add(
             "venue-from-link",
             cand.line,
             "venue",
-            f"venue '{listed}' disagrees with the {where}, which is {implied}; using {implied}",
-            implied,
+            f"venue '{listed}' disagrees with the {where}, which is {implied.venue}; "
+            f"using {implied.venue}",
+            implied.venue,
         )
-        listed = implied
+        listed = implied.venue
+        cand.inferred.pop("venue", None)
     if listed is None:
-        listed = implied
-    if listed is None and any(lk.arxiv for lk in cand.links):
-        listed = "arXiv"
-    if listed is None:
-        listed = next((lk.venue for lk in cand.links if lk.venue in known), None)
+        listed = _venue_from_links(cand, known)
     cand.venue = listed
-    if listed is None and cand.skip is None:
-        cand.skip = "no venue: add a venue (or an arXiv link) to the item"
+
+
+def _as_written(label: str) -> str:
+    """A venue the list lacks, as the item writes it, less a year ('Nature Neuroscience 2019')."""
+    bare = re.sub(r"[\s,]*\b(?:19|20)\d\d\b[\s,]*", " ", label).strip(" ,;.")
+    return bare or label
+
+
+def _venue_from_links(cand: Candidate, known) -> str | None:
+    """The venue the item's links imply (reported as inferred): proceedings, arXiv, a blog."""
+    for link in cand.links:
+        if link.venue in known and not link.host_venue_is_weak:
+            cand.inferred["venue"] = f"from the link {link.url} (its proceedings)"
+            return link.venue
+    for link in cand.links:
+        if link.arxiv:
+            cand.inferred["venue"] = f"from the arXiv link {link.url} (an arXiv preprint)"
+            return "arXiv"
+    for link in cand.links:
+        if link.venue in known:
+            host = urlsplit(link.url).netloc.lower().removeprefix("www.")
+            cand.inferred["venue"] = f"from the link's host {host} (a blog or research note)"
+            return link.venue
+    return None
+
+
+# Headings under which an item without a paper identifier or year is a tool, a person, a
+# course or a data set, not a paper.
+_NOT_PAPERS = re.compile(
+    r"\b(?:tools?|toolkits?|librar(?:y|ies)|software|frameworks?|packages?|courses?|tutorials?|"
+    r"lectures?|people|researchers?|labs?|groups?|datasets?|benchmarks?|videos?|podcasts?|"
+    r"talks?|newsletters?|communit(?:y|ies)|related (?:lists|repos|awesome)|awesome lists?)\b",
+    re.IGNORECASE,
+)
+
+
+def _why_not_an_entry(cand: Candidate, section: Section) -> str | None:
+    """Why an item that was read cannot become an entry: it is not a paper (a tool, person,
+    course or data set: nothing identifies a paper and it is listed as such), or nothing in
+    it gives the year or the venue an entry needs."""
+    identified = any(link.strong_ids for link in cand.links)
+    if not identified and (cand.year is None or cand.venue is None):
+        heading = next((h for h in reversed(section.path) if _NOT_PAPERS.search(h)), None)
+        if heading:
+            return (
+                f"not a paper: listed under '{heading}' with no paper identifier "
+                f"(arXiv, DOI, OpenReview, ACL) and no {'year' if cand.year is None else 'venue'}"
+            )
+        if not cand.links and cand.code:
+            return "not a paper: its only link is a code repository and it gives no year or venue"
+    if cand.year is None:
+        return (
+            "no year: the item gives none (no year or date, no arXiv id, no year heading); add one"
+        )
+    if cand.venue is None:
+        where = "its link does not say one" if cand.links else "it has no link to read one from"
+        return f"no venue: the item names none and {where}; add a venue"
+    return None
 
 
 def _check_preprint_year(cand: Candidate, log: ProblemLog) -> None:

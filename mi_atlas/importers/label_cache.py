@@ -50,6 +50,9 @@ class _CachedVenues:
             self._suggested[label] = self._venues.suggest(label)
         return self._suggested[label]
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._venues, name)
+
 
 class CachedTaxonomy:
     """Same lookups as `Taxonomy`; pass the real one to pydantic validation."""

@@ -389,7 +389,11 @@ class Walker:
             and verdict.title
             and details
             and not any(self._is_entry_line(d) for d in details)
-            and any(self._could_be_paper(d) for d in details)
+            and (
+                any(self._could_be_paper(d) for d in details)
+                # "- *Title*" over "- Date: June 2019" and "- Venue: NAACL": together enough.
+                or self._could_be_paper(main + [p for d in details for p in [Piece("break"), *d]])
+            )
         ):
             # "- **Title**" with nested detail bullets: authors, venue, links.
             yield self._entry(line, "list item", verdict, details, categories)
@@ -413,11 +417,14 @@ class Walker:
         return bool(found.title) and (found.link is not None or _emphasised_start(pieces))
 
     def _could_be_paper(self, pieces: list[Piece]) -> bool:
-        """A link that is not in-page, or (for an entry without links) a year and a venue."""
+        """A link that is not in-page, or (for an entry without links) a year and either a
+        venue or an emphasised title ("*Title* — Authors (2023)"): enough to identify it."""
         if any(p.kind == "link" and understand_link(p.href).kind != "anchor" for p in pieces):
             return True
         text = text_of(pieces)
-        return find_year(text) is not None and find_venue(text, self.taxonomy) is not None
+        if find_year(text) is None:
+            return False
+        return find_venue(text, self.taxonomy) is not None or _emphasised_start(pieces)
 
     # --- one entry -----------------------------------------------------------------------
 

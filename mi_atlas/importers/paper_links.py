@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 from .. import links
 
@@ -73,6 +73,17 @@ _BLOG_HOSTS = (
     "substack.com",
     "medium.com",
     "github.io",
+    "openaipublic.blob.core.windows.net",  # OpenAI's research notes
+    "deepmind.com",
+    "research.google",
+    "ai.googleblog.com",
+    "ai.meta.com",
+    "bair.berkeley.edu",
+    "crfm.stanford.edu",
+    "blog.eleuther.ai",
+    "apolloresearch.ai",
+    "goodfire.ai",
+    "transluce.org",
 )
 _CODE_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "codeberg.org")
 _DATACITE_ARXIV = re.compile(r"^10\.48550/arxiv\.(.+)$", re.IGNORECASE)
@@ -175,8 +186,3 @@ def arxiv_year(arxiv_id: str) -> int | None:
         return None
     yy = int(match.group(1))
     return (1900 if yy >= 91 else 2000) + yy
-
-
-def title_search_url(title: str) -> str:
-    """A search for the title, for an entry whose only link in the list was not its own."""
-    return "https://scholar.google.com/scholar?q=" + quote_plus(title)

@@ -31,6 +31,24 @@ class Item:
 
 
 @dataclass
+class Inferred:
+    """A value the importer read from what the item implies rather than states (a year from
+    an arXiv id, a venue from a link's host), so a curator can check it."""
+
+    line: int
+    field: str
+    value: str
+    evidence: str  # what it was read from
+    id: str | None = None  # the entry it went into
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def render(self, source: str) -> str:
+        return f"{source}:{self.line}: inferred {self.field} '{self.value}' {self.evidence}"
+
+
+@dataclass
 class SourceProblem:
     """A problem in the source, at a line: a label mapped through an alias, a bad link..."""
 
@@ -56,6 +74,9 @@ class ImportReport:
     merged: list[Item] = field(default_factory=list)
     skipped: list[Item] = field(default_factory=list)
     problems: list[SourceProblem] = field(default_factory=list)
+    inferred: list[Inferred] = field(default_factory=list)
+    # Items that could not be read at all (a BibTeX entry the parser gave up on): exit 1.
+    unreadable: int = 0
     # Entries to write (new files) and to rewrite (existing files that a merge filled in).
     new_entries: dict[str, Paper] = field(default_factory=dict)
     updated_entries: dict[str, Paper] = field(default_factory=dict)
@@ -69,6 +90,16 @@ class ImportReport:
     ) -> None:
         self.problems.append(SourceProblem(line, field_name, message, suggestion))
 
+    def infer(self, line: int, field_name: str, value: object, evidence: str) -> None:
+        self.inferred.append(Inferred(line, field_name, str(value), evidence))
+
+    @property
+    def exit_code(self) -> int:
+        """The one exit rule of both importers: 0 when every item found is accounted for
+        (created, merged, or skipped for a stated reason), 1 when some item could not be read
+        at all or the source holds no item."""
+        return 1 if self.unreadable or not self.items else 0
+
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
@@ -77,6 +108,8 @@ class ImportReport:
             "merged": [i.to_json() for i in self.merged],
             "skipped": [i.to_json() for i in self.skipped],
             "problems": [p.to_json() for p in self.problems],
+            "inferred": [i.to_json() for i in self.inferred],
+            "unreadable": self.unreadable,
         }
 
     def write(self, papers_dir: Path, *, overwrite: bool = False) -> list[Path]:
