@@ -67,7 +67,7 @@ def build_site(n: int, folder: Path) -> Path:
         **os.environ,
         "NO_MKDOCS_2_WARNING": "1",
         "MI_ATLAS_PAPERS": str(folder / "papers"),
-        "MI_ATLAS_RESULTS": "off",  # the explorer does not show the zoo results
+        "MI_ATLAS_RUNS": str(folder / "no-runs"),  # the explorer does not show run results
     }
     site = folder / "site"
     subprocess.run(

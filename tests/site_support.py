@@ -191,28 +191,20 @@ def build_site(
     taxonomy_dir: Path,
     site_dir: Path,
     *,
-    results: str = "off",
-    results_cache: Path | None = None,
+    runs_dir: Path | None = None,
 ) -> Path:
     """Build the repository's mkdocs.yml in-process for these papers, into `site_dir`.
 
-    `results` is the plugin's results mode: off by default, so a test build never runs the
-    reference implementations (tests/site/test_impl_pages.py builds with cached results)."""
+    `runs_dir` is the folder of run documents the site shows (tests/run_docs.py writes one);
+    by default an empty folder, so every node page says which command makes its result."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
-    names = (
-        "MI_ATLAS_PAPERS",
-        "MI_ATLAS_TAXONOMY_DIR",
-        "MI_ATLAS_RESULTS",
-        "MI_ATLAS_RESULTS_CACHE",
-    )
+    names = ("MI_ATLAS_PAPERS", "MI_ATLAS_TAXONOMY_DIR", "MI_ATLAS_RUNS")
     saved = {k: os.environ.get(k) for k in names}
     os.environ["MI_ATLAS_PAPERS"] = str(papers_dir)
     os.environ["MI_ATLAS_TAXONOMY_DIR"] = str(taxonomy_dir)
-    os.environ["MI_ATLAS_RESULTS"] = results
-    if results_cache is not None:
-        os.environ["MI_ATLAS_RESULTS_CACHE"] = str(results_cache)
+    os.environ["MI_ATLAS_RUNS"] = str(runs_dir or site_dir.parent / "no-runs")
     try:
         config = load_config(str(REPO / "mkdocs.yml"), site_dir=str(site_dir))
         build(config)

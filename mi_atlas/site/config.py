@@ -2,28 +2,8 @@
 
 from __future__ import annotations
 
-from mkdocs.config.base import BaseConfigOption, Config, ValidationError
+from mkdocs.config.base import Config
 from mkdocs.config.config_options import Type
-
-RESULTS_MODES = ("auto", "compute", "cache", "off")
-
-
-class ResultsMode(BaseConfigOption[str]):
-    """`auto`, `compute`, `cache` or `off`; YAML reads a bare `off`/`on` (also from `!ENV`)
-    as a boolean, so `false` means `off` and `true` means `auto`."""
-
-    def __init__(self, default: str = "auto") -> None:
-        super().__init__()
-        self.default = default
-
-    def run_validation(self, value: object) -> str:
-        if isinstance(value, bool):
-            return "auto" if value else "off"
-        if value in RESULTS_MODES:
-            return str(value)
-        raise ValidationError(
-            f"expected one of {', '.join(RESULTS_MODES)} (or true/false), got {value!r}"
-        )
 
 
 class AtlasConfig(Config):
@@ -48,10 +28,6 @@ class AtlasConfig(Config):
     # megabytes that every reader's browser loads on every page.
     search_papers = Type(bool, default=False)
 
-    # Results of the reference implementations on the zoo, shown on node pages and the
-    # scoreboard (mi_atlas/site/results.py; docs/results.md). `auto`: `mkdocs build` computes
-    # what the cache lacks, `mkdocs serve` only reads the cache; `compute`, `cache`, `off`.
-    results = ResultsMode(default="auto")
-    # Where computed results are kept, relative to mkdocs.yml; keyed by a hash of the code,
-    # the zoo model's files and the inputs, so it is always safe to keep or to delete.
-    results_cache_dir = Type(str, default=".mi-atlas-cache/results")
+    # The run documents shown on node pages and the scoreboard: the folder `mi-atlas run --all
+    # --out DIR` writes (relative to mkdocs.yml). The build only reads it (docs/results.md).
+    runs_dir = Type(str, default=".mi-atlas-cache/runs")

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .catalog import Catalog
 from .routes import Router
+from .runfolder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Site:
     bibtex: Mapping[str, str] = field(default_factory=dict)  # paper id -> its BibTeX entry
     downloads: list[Download] = field(default_factory=list)
     site_name: str = "mi-atlas"
-    results: Any = None  # the build's results.ResultStore (reference implementations on the zoo)
+    runs: RunFolder | None = None  # the run documents of `mi-atlas run --all` (runfolder.py)
 
     def href(self, from_src: str, to_src: str, **kwargs) -> str:
         return self.router.href(from_src, to_src, **kwargs)

@@ -1,65 +1,94 @@
-"""The "Reference implementation" section of a node page: source, command, and zoo results.
+"""The "Reference implementation" section of a node page: source, command and its run.
 
-Taxonomy ids are registry names: a locate or steer node runs the method of the same name, a
-sub-goal the recipe of the same name. Such a page shows what the method found on its zoo model
-(figures and numbers from `result_view`, computed by `results`), the command that prints the
-same JSON, and the module's source, highlighted and linked to the repository. An object page
-shows the part of `reference_impls/addressing.py` that names the object, which zoo models
-plant one, and which methods' results act on it. A goal page sums up its sub-goals' recipes.
-Whatever is missing is said plainly: no module yet, nothing registered, results switched off,
-the `impls` extra not installed, not computed in a cache-only build, or a failed run.
+Everything shown comes from the runs folder (`runfolder.RunFolder`, written by `mi-atlas run
+--all`): a locate or steer node shows the run documents whose `method` is its id, a sub-goal
+its recipe's, a goal a summary of its sub-goals', an object the planted components and the
+runs that act on it. The module's source is shown highlighted and linked to the repository.
+Whatever is missing is said plainly with the command that makes it: no module yet, nothing
+registered, no runs folder, no document for this runnable, or a failed run.
 """
 
 from __future__ import annotations
 
-import ast
 from functools import cache
-from typing import Any
 
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from ..runs import Edge, IndexEntry, LocateResult, Run, Site
 from ..taxonomy import Node
-from . import figures, recovery, result_view, routes
-from .context import Site
+from . import result_view, routes
+from .context import Site as SiteContext
 from .html import external, link, text
 from .pages import Section
-from .results import INSTALL_HINT, Outcome, ResultStore, run_command
+from .runfolder import RunFolder
 
-RESULTS_ROUTE = "results/{name}--{model}.json"  # the JSON of each run, downloadable
-# addressing.py's functions that build sites of each object (the rest of the module is shared)
-OBJECT_CONSTRUCTORS = {
-    "token-embedding": ("embed",),
-    "residual-stream": ("resid",),
-    "attention-head": ("head", "attn_out", "heads"),
-    "ffn": ("mlp_out",),
-    "neuron": ("neuron", "neurons"),
-    "sae-feature": ("sae_feature",),
-    "circuit": ("Site",),
-}
+RESULTS_ROUTE = "results/{name}.json"  # each run document, downloadable as it was read
 
 
-def implementation_section(site: Site, axis: str, node: Node, src: str) -> Section:
+def implementation_section(site: SiteContext, axis: str, node: Node, src: str) -> Section:
     """The node's reference implementation: what runs, how to run it, and what it found."""
-    store: ResultStore | None = getattr(site, "results", None)
     if axis == "objects":
-        body = _object_body(site, store, node, src)
+        body = _object_body(site, node, src)
     elif axis == "goals" and node.children:
-        body = _goal_body(site, store, node, src)
+        body = _goal_body(site, node, src)
     else:
-        body = _runnable_body(site, store, axis, node, src)
+        body = _runnable_body(site, axis, node, src)
     return Section("Reference implementation", body, "reference-implementation")
+
+
+def node_of(site: SiteContext, entry: IndexEntry) -> tuple[str, str] | None:
+    """(axis, node id) of the page that shows `entry`: the taxonomy node of its `method`."""
+    axes = ("goals",) if entry.kind == "recipe" else ("locate", "steer", "objects")
+    tax = site.catalog.taxonomy
+    return next(((axis, entry.method) for axis in axes if entry.method in tax[axis].nodes), None)
+
+
+def missing_note(
+    folder: RunFolder | None, name: str | None, entry: IndexEntry | None = None
+) -> str:
+    """Why there is no run document here, and the command that makes it."""
+    run_all = folder.run_all if folder else "mi-atlas run --all"
+    where = f"<code>{text(folder.shown_path)}</code>" if folder else "the runs folder"
+    if entry is not None and entry.error:
+        state, message = (
+            "failed",
+            (
+                f"<strong>The run failed:</strong> <code>{text(entry.error)}</code>. Reproduce it "
+                f"with <code>{text(entry.command)}</code>."
+            ),
+        )
+    elif folder is None or folder.index is None:
+        state, message = (
+            "missing",
+            (
+                f"<strong>No results in this build:</strong> {where} has no run documents yet. "
+                f"<code>{text(run_all)}</code> writes them (with the <code>impls</code> extra "
+                "installed); then rebuild the site."
+            ),
+        )
+    else:
+        one = f"<code>mi-atlas run {text(name)} --json</code> prints it, " if name else ""
+        state, message = (
+            "missing",
+            (
+                f"<strong>Not computed yet:</strong> {where} holds no run document for "
+                f"{'<code>' + text(name) + '</code>' if name else 'this'}. {one}"
+                f"<code>{text(run_all)}</code> writes it; then rebuild the site."
+            ),
+        )
+    return f'<p class="mi-impl-state mi-impl-state--{state}" role="note">{message}</p>'
 
 
 # -- methods and recipes -------------------------------------------------------------------
 
 
-def _runnable_body(site: Site, store: ResultStore | None, axis: str, node: Node, src: str) -> str:
+def _runnable_body(site: SiteContext, axis: str, node: Node, src: str) -> str:
+    folder: RunFolder | None = site.runs
     files = [path for path in node.impls if site.repo.exists(path)]
-    runnables = _runnables_of(site, store, node)
-    listing = store.listing() if store else None
-    if not files and not runnables:
+    entries = folder.of_method(node.id) if folder else []
+    if not files and not entries:
         planned = ", ".join(f"<code>{text(p)}</code>" for p in node.impls)
         where = f" It will live in {planned}." if planned else ""
         return (
@@ -69,154 +98,87 @@ def _runnable_body(site: Site, store: ResultStore | None, axis: str, node: Node,
         )
     what = "recipe" if axis == "goals" else "method"
     parts = ['<div class="mi-impl mi-impl--ready">']
-    for runnable in runnables:
-        model = runnable.default_model
-        variant = "" if runnable.name == node.id else "variant "
+    for entry in entries:
+        variant = "" if entry.name == node.id else "variant "
         parts += [
-            f'<div class="mi-run" data-method="{text(runnable.name)}" data-model="{text(model)}">',
-            f'<p class="mi-impl-summary">{text(runnable.summary)} '
-            f'<span class="mi-muted">({variant}{what} <code>{text(runnable.name)}</code>, '
-            f"zoo model <code>{text(model or '—')}</code>)</span></p>",
-            _command(runnable.name, model),
-            _result_block(site, store, store.outcome(runnable.name), src),
+            f'<div class="mi-run" data-method="{text(entry.name)}" data-model="{text(entry.model or "")}">',
+            f'<p class="mi-impl-summary">{text(entry.summary)} '
+            f'<span class="mi-muted">({variant}{what} <code>{text(entry.name)}</code>, '
+            f"model <code>{text(entry.model or '—')}</code>)</span></p>",
+            _command(entry.command),
+            _result_block(site, folder, entry, src),
             "</div>",
         ]
-    if not runnables:
-        if listing is not None:
-            error = _import_error(listing, files)
-            reason = (
-                f"it failed to import: <code>{text(error)}</code>"
-                if error
-                else f"<code>mi-atlas list</code> has no {what} <code>{text(node.id)}</code> yet"
-            )
-            parts.append(
-                f'<p class="mi-impl-state" role="note"><strong>Not runnable yet:</strong> the '
-                f"module is in the repository, but {reason}, so there is no result on the zoo "
-                "to show.</p>"
-            )
-        else:
-            parts.append(_command(node.id, None))
-            parts.append(_state_note(store, run_command(node.id, None)))
-    shown = list(files)
-    for runnable in runnables:
-        if runnable.path and runnable.path not in shown:
-            shown.append(runnable.path)
-    parts += [_source(site, path) for path in shown]
+    if not entries:
+        error = _import_error(folder, files) if folder else None
+        parts.append(
+            f'<p class="mi-impl-state mi-impl-state--failed" role="note"><strong>Not runnable:'
+            f"</strong> the module failed to import: <code>{text(error)}</code>.</p>"
+            if error
+            else missing_note(folder, node.id)
+        )
+    shown = list(dict.fromkeys([*files, *(e.source for e in entries if e.source)]))
+    parts += [_source(site, path) for path in shown if site.repo.exists(path)]
     parts.append("</div>")
     return "".join(parts)
 
 
-def _runnables_of(site: Site, store: ResultStore | None, node: Node) -> list[Any]:
-    """The runnable named by the node's id, then its variants (`<id>-<suffix>`, see registry)."""
-    listing = store.listing() if store else None
-    if listing is None:
-        return []
-    taken = {i for axis in ("locate", "steer", "goals") for i in site.catalog.taxonomy[axis].ids}
-    exact = [listing.runnables[node.id]] if node.id in listing.runnables else []
-    variants = [
-        r
-        for name, r in sorted(listing.runnables.items())
-        if name.startswith(node.id + "-") and name not in taken
-    ]
-    return exact + variants
-
-
-def _command(name: str, model: str | None) -> str:
+def _command(command: str) -> str:
     return (
-        '<p class="mi-impl-run">Run it (prints the JSON this page is made from):</p>'
+        '<p class="mi-impl-run">Run it (prints the run document this page is made from):</p>'
         '<div class="highlight mi-command"><pre><span></span><code>'
-        f"{text(run_command(name, model))}</code></pre></div>"
+        f"{text(command)}</code></pre></div>"
     )
 
 
-def _result_block(site: Site, store: ResultStore | None, out: Outcome, src: str) -> str:
-    if not out.ok:
-        return _state_note(store, out.command, out)
-    doc = out.doc or {}
-    card = (store.listing().cards if store and store.listing() else {}).get(out.model or "")
-    figs, table = result_view.render(doc, card, f"fig-{out.name}-{out.model}")
-    truth = recovery.planted_description(doc.get("ground_truth") or {})
-    recovered = doc.get("recovered")
-    verdict = {True: "yes", False: "no", None: "not reported"}.get(recovered, str(recovered))
-    json_href = site.href(src, RESULTS_ROUTE.format(name=out.name, model=out.model))
-    timing = f"computed in {out.seconds:.1f} s" if out.seconds is not None else "computed"
+def _result_block(site: SiteContext, folder: RunFolder | None, entry: IndexEntry, src: str) -> str:
+    run = folder.runs.get(entry.name) if folder else None
+    if run is None:
+        return missing_note(folder, entry.name, entry)
+    figs, table = result_view.render(run, f"fig-{entry.name}")
+    v = result_view.verdict(run)
+    json_href = site.href(src, RESULTS_ROUTE.format(name=entry.name))
+    truth = ""
+    if run.truth:
+        planted = "; ".join(f"{p.target.label} ({p.role})" for p in run.truth.planted[:12])
+        more = len(run.truth.planted) - 12
+        truth = (
+            f'<p class="mi-result-truth">Planted in <code>{text(run.model.name)}</code>: '
+            f"{text(run.truth.description)} — {text(planted)}"
+            + (f" and {more} more" if more > 0 else "")
+            + ".</p>"
+        )
+    seeds = (
+        f"{len(run.seeds)} seeds"
+        if len(run.seeds) > 1
+        else f"seed {run.seeds[0]}"
+        if run.seeds
+        else ""
+    )
     return (
         '<div class="mi-run-result">'
-        f'<h3 id="result-{text(out.name)}">Result on the zoo model '
-        f"<code>{text(out.model)}</code></h3>"
-        + (
-            f'<p class="mi-result-truth">Planted in <code>{text(out.model)}</code>: '
-            f"{text('; '.join(truth))}.</p>"
-            if truth
-            else ""
-        )
-        + f'<p class="mi-result-verdict mi-recovered--{str(recovered).lower()}">'
-        f"Recovered the planted structure (the run's own check): <strong>{verdict}</strong></p>"
+        f'<h3 id="result-{text(entry.name)}">Result on <code>{text(run.model.name)}</code>, '
+        f"task <code>{text(run.task.name)}</code></h3>{truth}"
+        f'<p class="mi-result-verdict mi-verdict-line--{v.level}">'
+        f'<span class="mi-verdict mi-verdict--{v.level}" aria-hidden="true">{v.mark}</span> '
+        f"<strong>{text(v.headline)}</strong> — {text(v.why)}.</p>"
         f'<div class="mi-result-figures" data-search-exclude>{figs}</div>'
         f'<div class="mi-result-numbers">{table}</div>'
-        f'<p class="mi-muted mi-result-provenance">{timing} by '
-        f"<code>{text(out.command)}</code>; "
-        f"{link(json_href, 'the JSON of this run')}; cached by a hash of the code, the "
-        "model's weights and the inputs.</p></div>"
+        f'<p class="mi-muted mi-result-provenance">Made by <code>{text(run.command or entry.command)}</code>'
+        f"{'; ' + text(seeds) if seeds else ''}; {link(json_href, 'the run document')}.</p></div>"
     )
 
 
-def _state_note(store: ResultStore | None, command: str, out: Outcome | None = None) -> str:
-    state = out.status if out is not None else (store.state if store else "off")
-    if state in ("cache", "compute"):
-        state = "missing"  # no list of runnables for this code in the cache yet
-    cmd = f"<code>{text(command)}</code>"
-    if state == "failed" and out is not None:
-        message = (
-            f"<strong>The run failed:</strong> <code>{text(out.error)}</code>. "
-            f"Reproduce it with {cmd}."
-        )
-    elif state == "no-impls":
-        missing = ", ".join(store.missing_modules) if store else "torch"
-        message = (
-            "<strong>Results need the reference implementations</strong>, which are not "
-            f"installed where this site was built (missing: {text(missing)}). Install them with "
-            f"<code>{text(INSTALL_HINT)}</code> and rebuild the site, which computes the results "
-            f"here; or run {cmd}."
-        )
-    elif state == "missing":
-        cache_dir = text(_shown_path(store)) if store else ""
-        message = (
-            "<strong>Not computed yet.</strong> This build only reads cached results (as "
-            "<code>mkdocs serve</code> does, to keep live reload quick), and the cache "
-            f"(<code>{cache_dir}</code>) holds none for this code. <code>mkdocs build</code> "
-            f"computes them; or run {cmd}."
-        )
-    elif state == "unavailable":
-        message = (
-            "<strong>Results are not available:</strong> the <code>reference_impls</code> "
-            f"package is not importable where this site was built. Run {cmd} in a checkout."
-        )
-    else:  # off
-        message = (
-            "<strong>Results are switched off in this build</strong> (plugin option "
-            "<code>results: off</code>). A build with <code>results: compute</code> (the default "
-            f"of <code>mkdocs build</code>) shows the figure and numbers here; or run {cmd}."
-        )
-    return f'<p class="mi-impl-state mi-impl-state--{text(state)}" role="note">{message}</p>'
-
-
-def _shown_path(store: ResultStore) -> str:
-    try:
-        return store.cache_dir.relative_to(store.repo_root).as_posix()
-    except ValueError:
-        return str(store.cache_dir)
-
-
-def _import_error(listing: Any, files: list[str]) -> str | None:
+def _import_error(folder: RunFolder, files: list[str]) -> str | None:
+    errors = folder.index.import_errors if folder.index else {}
     for path in files:
         module = path.removesuffix(".py").replace("/", ".")
-        if module in listing.errors:
-            return listing.errors[module]
+        if module in errors:
+            return errors[module]
     return None
 
 
-def _why_not(site: Site, node: Node) -> str:
+def _why_not(site: SiteContext, node: Node) -> str:
     """A missing recipe's reason, where the recipes' docs give it: the first paragraph under a
     heading that names the node in `docs/*recipe*.md`, if it says why it is not there."""
     docs = site.repo.root / "docs"
@@ -249,82 +211,68 @@ def _highlighted(code: str) -> str:
     return highlight(code, PythonLexer(), HtmlFormatter(wrapcode=True))
 
 
-def _source(site: Site, path: str, only: tuple[str, ...] = ()) -> str:
-    """The file (or only the named top-level definitions), highlighted, linked to the repo."""
+def _source(site: SiteContext, path: str) -> str:
+    """The file, highlighted, linked to the repository."""
     code = (site.repo.root / path).read_text(encoding="utf-8")
-    shown = _definitions(code, only) if only else code
-    lines = shown.count("\n") + 1
     url = site.repo.source_url(path)
     label = f"<code>{text(path)}</code>"
-    named = f" ({', '.join(f'<code>{text(n)}</code>' for n in only)})" if only else ""
     return (
         '<details class="mi-source" data-search-exclude>'
-        f"<summary>Source: {label}{named}, {lines} lines</summary>"
+        f"<summary>Source: {label}, {code.count(chr(10)) + 1} lines</summary>"
         f'<p class="mi-source-link">{external(url, f"{label} in the repository") if url else label}</p>'
-        f"{_highlighted(shown)}</details>"
+        f"{_highlighted(code)}</details>"
     )
-
-
-def _definitions(code: str, names: tuple[str, ...]) -> str:
-    tree = ast.parse(code)
-    found = []
-    for item in tree.body:
-        if isinstance(item, ast.FunctionDef | ast.ClassDef) and item.name in names:
-            start = min([d.lineno for d in item.decorator_list] + [item.lineno])
-            found.append("\n".join(code.splitlines()[start - 1 : item.end_lineno]))
-    return "\n\n\n".join(found) or code
 
 
 # -- goals ---------------------------------------------------------------------------------
 
 
-def _goal_body(site: Site, store: ResultStore | None, node: Node, src: str) -> str:
+def _goal_body(site: SiteContext, node: Node, src: str) -> str:
+    folder: RunFolder | None = site.runs
     rows = []
     for child in node.children:
-        href = site.href(src, routes.node("goals", child.id))
-        runnable = store.runnable(child.id) if store else None
-        if runnable is None:
-            state = "not registered" if store and store.listing() else _short_state(store)
-            rows.append(
-                f'<tr><td>{link(href, text(child.name))}</td><td colspan="3">{state}</td></tr>'
+        name = link(site.href(src, routes.node("goals", child.id)), text(child.name))
+        entries = [e for e in (folder.of_method(child.id) if folder else []) if e.kind == "recipe"]
+        run = folder.runs.get(entries[0].name) if entries else None
+        if run is None:
+            state = (
+                "no recipe registered"
+                if folder and folder.index and not entries
+                else "not computed"
             )
+            rows.append(f'<tr><td>{name}</td><td colspan="2">{state}</td></tr>')
             continue
-        out = store.outcome(child.id)
-        if out.ok:
-            s = recovery.summarise(out.doc or {})
-            rows.append(
-                f"<tr><td>{link(href, text(child.name))}</td><td>{text(s.metric)}</td>"
-                f'<td class="mi-num">{text(s.value)}</td><td>{text(s.detail)}</td></tr>'
-            )
-        else:
-            rows.append(
-                f"<tr><td>{link(href, text(child.name))}</td>"
-                f'<td colspan="3">{text(out.status)}</td></tr>'
-            )
+        v = result_view.verdict(run)
+        rows.append(
+            f'<tr><td>{name}</td><td><span class="mi-verdict mi-verdict--{v.level}">{v.mark}</span> '
+            f"{text(v.headline)}</td><td>{text(v.why)}</td></tr>"
+        )
+    note = "" if folder and folder.index else missing_note(folder, None)
     return (
         '<div class="mi-impl"><p>Each sub-goal has its own improve recipe (Locate, then Steer, '
-        "then a measured improvement against a same-size random control):</p>"
+        "then a measured improvement against a control):</p>"
         '<div class="mi-table-wrap"><table class="mi-table"><thead><tr>'
-        '<th scope="col">sub-goal</th><th scope="col">metric</th><th scope="col">result</th>'
-        f'<th scope="col">detail</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div></div>'
+        '<th scope="col">sub-goal</th><th scope="col">result</th><th scope="col">against the '
+        f"control</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>{note}</div>"
     )
-
-
-def _short_state(store: ResultStore | None) -> str:
-    state = store.state if store else "off"
-    return {
-        "off": "results off in this build",
-        "no-impls": f"needs the impls extra ({INSTALL_HINT})",
-        "cache": "not computed yet",
-        "compute": "not computed",
-        "unavailable": "reference_impls not importable",
-    }.get(state, state)
 
 
 # -- objects -------------------------------------------------------------------------------
 
 
-def _object_body(site: Site, store: ResultStore | None, node: Node, src: str) -> str:
+def _targets(run: Run) -> list[Site]:
+    """Every site a run scored or acted on (both ends of an edge)."""
+    result = run.result
+    found = (
+        [s.target for s in result.scores]
+        if isinstance(result, LocateResult)
+        else list(getattr(result, "targets", []))
+    )
+    return [s for t in found for s in ((t.upstream, t.downstream) if isinstance(t, Edge) else (t,))]
+
+
+def _object_body(site: SiteContext, node: Node, src: str) -> str:
+    folder: RunFolder | None = site.runs
     files = [path for path in node.impls if site.repo.exists(path)]
     if not files:
         planned = ", ".join(f"<code>{text(p)}</code>" for p in node.impls)
@@ -333,127 +281,80 @@ def _object_body(site: Site, store: ResultStore | None, node: Node, src: str) ->
             '<div class="mi-impl mi-impl--missing" role="note">'
             f"<p><strong>Reference implementation: not yet implemented.</strong>{where}</p></div>"
         )
-    constructors = OBJECT_CONSTRUCTORS.get(node.id, ())
-    names = ", ".join(f"<code>{text(n)}</code>" for n in constructors)
     parts = [
         '<div class="mi-impl mi-impl--ready">',
-        "<p>Every method names this object with the shared addressing module"
-        + (f" ({names})" if names else "")
-        + ": a <code>Site</code> knows its TransformerLens hook and its slice of the "
-        "activation, so any method can score, patch or steer it.</p>",
+        "<p>Every method names this object with the shared addressing module: a "
+        "<code>Site</code> knows its TransformerLens hook and its slice of the activation, so "
+        "any method can score, patch or steer it.</p>",
     ]
-    listing = store.listing() if store else None
-    if listing is not None:
-        parts.append(_object_truth(listing, node))
-        parts.append(_object_methods(site, store, listing, node, src))
+    if folder is None or not folder.runs:
+        parts.append(missing_note(folder, None))
     else:
-        parts.append(_state_note(store, "mi-atlas list --json"))
-    for path in files:
-        parts.append(_source(site, path, constructors))
+        parts.append(_object_truth(folder, node))
+        parts.append(_object_runs(site, folder, node, src))
+    parts += [_source(site, path) for path in files]
     parts.append("</div>")
     return "".join(parts)
 
 
-def _object_truth(listing: Any, node: Node) -> str:
-    items, figs = [], []
-    for model in listing.models:
-        truth = (listing.cards.get(model) or {}).get("ground_truth") or {}
-        said = recovery.planted_for_object(node.id, truth)
-        if said:
-            items.append(f"<li><code>{text(model)}</code>: {text(said)}</li>")
-            fig = _truth_figure(node.id, model, listing.cards[model])
-            if fig:
-                figs.append(fig)
-    if not items:
+def _object_truth(folder: RunFolder, node: Node) -> str:
+    planted: dict[str, dict[str, str]] = {}  # model -> label -> role
+    for run in folder.runs.values():
+        for p in run.truth.planted if run.truth else []:
+            ends = (
+                (p.target.upstream, p.target.downstream)
+                if isinstance(p.target, Edge)
+                else (p.target,)
+            )
+            if (node.id == "circuit" and isinstance(p.target, Edge)) or any(
+                e.object == node.id for e in ends
+            ):
+                planted.setdefault(run.model.name, {})[p.target.label] = p.role
+    if not planted:
         return (
-            '<p class="mi-impl-state">No zoo model plants a structure in this object, so no '
-            "method's result here can be checked against a ground truth.</p>"
+            '<p class="mi-impl-state">No model in this build plants a component in this object, '
+            "so no result here can be checked against a ground truth.</p>"
         )
-    return (
-        "<h3>Planted in the zoo</h3>"
-        f'<ul class="mi-truth-list">{"".join(items)}</ul>'
-        f'<div class="mi-result-figures" data-search-exclude>{"".join(figs)}</div>'
+    items = "".join(
+        f"<li><code>{text(model)}</code>: "
+        + text(", ".join(f"{label} ({role})" for label, role in labels.items()))
+        + "</li>"
+        for model, labels in planted.items()
     )
+    return f'<h3>Planted in the zoo</h3><ul class="mi-truth-list">{items}</ul>'
 
 
-def _truth_figure(object_id: str, model: str, card: dict[str, Any]) -> str | None:
-    """The card's own measurement behind the ground truth, as a heat-map, where there is one."""
-    truth = card.get("ground_truth") or {}
-    if object_id in ("attention-head", "circuit") and truth.get("induction_scores"):
-        rows, values, planted = [], [], []
-        for key, label in (
-            ("previous_token_scores", "previous-token"),
-            ("induction_scores", "induction"),
-        ):
-            for layer, scores in enumerate(truth.get(key) or []):
-                rows.append(f"L{layer} {label}")
-                values.append([float(v) for v in scores])
-                planted.append(
-                    [
-                        recovery.planted_label(
-                            {"kind": "head_out", "layer": layer, "head": h}, truth
-                        )
-                        for h in range(len(scores))
-                    ]
-                )
-        if not rows:
-            return None
-        grid = figures.Grid(
-            rows, [f"H{h}" for h in range(len(values[0]))], values, planted, "layer, score", "head"
-        )
-        svg = figures.heatmap(
-            grid,
-            fig_id=f"truth-{object_id}-{model}",
-            title=f"{model}: attention-pattern scores per head (from the model card)",
-            description="Previous-token and induction attention scores of every head; the "
-            "planted heads are outlined.",
-        )
-        return (
-            f'<figure class="mi-result-figure">{svg}<figcaption>The zoo card\'s direct check on '
-            f"<code>{text(model)}</code>: attention scores per head; planted heads outlined."
-            "</figcaption></figure>"
-        )
-    return None
-
-
-def _object_methods(site: Site, store: ResultStore, listing: Any, node: Node, src: str) -> str:
+def _object_runs(site: SiteContext, folder: RunFolder, node: Node, src: str) -> str:
     rows = []
-    for runnable in sorted(listing.runnables.values(), key=lambda r: (r.kind, r.name)):
-        out = store.outcome(runnable.name)
-        if not out.ok or node.id not in recovery.objects_of(out.doc or {}):
+    for entry in folder.entries:
+        run = folder.runs.get(entry.name)
+        if run is None or not any(t.object == node.id for t in _targets(run)):
             continue
-        from .scoreboard import node_of
-
-        where = node_of(site, runnable)
-        name = f"<code>{text(runnable.name)}</code>"
+        where = node_of(site, entry)
+        name = f"<code>{text(entry.name)}</code>"
         label = link(site.href(src, routes.node(*where)), name) if where else name
-        s = recovery.summarise(out.doc or {})
+        v = result_view.verdict(run)
         rows.append(
-            f"<tr><td>{label}</td><td><code>{text(out.model)}</code></td>"
-            f'<td>{text(s.metric)}</td><td class="mi-num">{text(s.value)}</td></tr>'
+            f"<tr><td>{label}</td><td><code>{text(run.model.name)}</code></td>"
+            f'<td><span class="mi-verdict mi-verdict--{v.level}">{v.mark}</span> '
+            f"{text(v.headline)}</td></tr>"
         )
     if not rows:
-        return '<p class="mi-impl-state">No result in this build acts on this object yet.</p>'
+        return '<p class="mi-impl-state">No run in this build acts on this object yet.</p>'
     return (
-        "<h3>Methods whose results act on this object</h3>"
+        "<h3>Runs that act on this object</h3>"
         '<div class="mi-table-wrap"><table class="mi-table"><thead><tr>'
-        '<th scope="col">method / recipe</th><th scope="col">zoo model</th>'
-        '<th scope="col">metric</th><th scope="col">value</th></tr></thead>'
+        '<th scope="col">method / recipe</th><th scope="col">model</th>'
+        '<th scope="col">result</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
-def results_files(store: ResultStore | None) -> list[tuple[str, str]]:
-    """(site path, JSON text) of every successful run, linked from the pages that show it."""
-    import json
-
-    if store is None:
+def results_files(folder: RunFolder | None) -> list[tuple[str, str]]:
+    """(site path, JSON text) of every run document, linked from the pages that show it."""
+    if folder is None:
         return []
     return [
-        (
-            RESULTS_ROUTE.format(name=out.name, model=out.model),
-            json.dumps(out.doc, indent=2, ensure_ascii=False),
-        )
-        for out in store.outcomes()
-        if out.ok
+        (RESULTS_ROUTE.format(name=name), run.model_dump_json(indent=2))
+        for name, run in folder.runs.items()
     ]

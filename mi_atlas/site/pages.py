@@ -1,9 +1,8 @@
 """The paper page and the taxonomy node page, rendered to HTML from a `Site`.
 
 A node page is a header followed by sections. `NODE_SECTIONS` lists the functions that make
-them, in order; each takes (site, axis, node, src) and returns a `Section` or None. Another
-part of the project adds to a node page by adding a function to this list (for example the
-reference implementation's source, command and results); the plugin renders whatever is there.
+them, in order; each takes (site, axis, node, src) and returns a `Section` or None. The plugin puts
+the reference implementation's section (`impl_section`, which imports this module) first.
 """
 
 from __future__ import annotations
@@ -354,14 +353,7 @@ def papers_section(site: Site, axis: str, node: Node, src: str) -> Section:
     return Section(f"Papers ({len(papers)})", table, "papers", late=True)
 
 
-def runnable_section(site: Site, axis: str, node: Node, src: str) -> Section:
-    """The implementation with its source, command and zoo results (`impl_section`)."""
-    from .impl_section import implementation_section as section  # imports this module
-
-    return section(site, axis, node, src)
-
-
-NODE_SECTIONS: list[NodeSection] = [runnable_section, subgoals_section, papers_section]
+NODE_SECTIONS: list[NodeSection] = [subgoals_section, papers_section]
 
 
 def node_sections(site: Site, axis: str, node: Node, src: str) -> list[Section]:

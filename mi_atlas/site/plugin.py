@@ -27,7 +27,6 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.nav import Link, Navigation
 from mkdocs.structure.pages import Page
 
-from .. import taxonomy as taxonomy_module
 from ..index import load_index
 from ..paths import taxonomy_dir as packaged_taxonomy_dir
 from ..taxonomy import AXES, Taxonomy, TaxonomyError, load_taxonomy
@@ -37,7 +36,7 @@ from .config import AtlasConfig
 from .context import Repository, Site
 from .explorer import bibtex_script, papers_script
 from .html import text
-from .results import ResultStore
+from .runfolder import RunFolder, RunFolderError
 
 log = logging.getLogger(f"mkdocs.plugins.{__name__}")
 
@@ -77,12 +76,8 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
     def __init__(self) -> None:
         self.generated: dict[str, GeneratedPage] = {}  # src path -> page, for this build
         self.site: Site | None = None
-        self.serving = False
 
     # -- mkdocs events, in the order mkdocs calls them ------------------------------------
-
-    def on_startup(self, *, command: str, dirty: bool) -> None:
-        self.serving = command == "serve"  # `results: auto` computes nothing while serving
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
@@ -93,10 +88,10 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
         self.taxonomy_dir = self._resolve_dir(root, self.config.taxonomy_dir)
         if not self.taxonomy_dir.is_dir():
             self.taxonomy_dir = packaged_taxonomy_dir()
-        # `load_taxonomy` caches by folder; a rebuild under `mkdocs serve` must see edits.
-        taxonomy_module._load_cached.cache_clear()
+        self.runs_dir = self._resolve_dir(root, self.config.runs_dir)
         try:
-            self.taxonomy = load_taxonomy(self.taxonomy_dir)
+            # a rebuild under `mkdocs serve` must see an edited taxonomy
+            self.taxonomy = load_taxonomy(self.taxonomy_dir, reload=True)
         except TaxonomyError as exc:
             raise PluginError(f"mi-atlas: {exc}") from None
         repo_url = self.config.repo_url or config.repo_url
@@ -112,7 +107,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
 
     def on_serve(self, server, *, config: MkDocsConfig, builder):
         # Editing a paper or the taxonomy rebuilds the site, like editing a page in docs/.
-        for folder in (self.papers_dir, self.taxonomy_dir):
+        for folder in (self.papers_dir, self.taxonomy_dir, self.runs_dir):
             if folder.is_dir():
                 server.watch(str(folder))
         return server
@@ -139,12 +134,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             papers_path=self._repo_path(self.papers_dir, "papers"),
             taxonomy_path=self._repo_path(self.taxonomy_dir, "taxonomy"),
             site_name=config.site_name,
-            results=ResultStore.for_build(
-                self.root,
-                self.config.results,
-                self.config.results_cache_dir,
-                serving=self.serving,
-            ),
+            runs=self._read_runs(),
         )
         self.generated = {}
         loaded = time.perf_counter()
@@ -291,7 +281,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
                     description=DESCRIPTIONS.get(src, ""),
                 ),
             )
-        for path, content in impl_section.results_files(site.results):
+        for path, content in impl_section.results_files(site.runs):
             yield File.generated(config, path, content=content)
         yield File.generated(config, routes.EXPLORER_DATA, content=papers_script(catalog))
         yield File.generated(config, routes.EXPLORER_BIBTEX, content=bibtex_script(site.bibtex))
@@ -316,7 +306,10 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
     def _node_page(self, config: MkDocsConfig, axis: str, node) -> File:
         site = self.site
         src = routes.node(axis, node.id)
-        sections = pages.node_sections(site, axis, node, src)
+        sections = [
+            impl_section.implementation_section(site, axis, node, src),
+            *pages.node_sections(site, axis, node, src),
+        ]
         # Section titles are markdown headings, so they reach the table of contents.
         names = [f"{LATE if s.late else ''}section-{k}" for k, s in enumerate(sections)]
         markdown = "<!-- mi-atlas:header -->\n\n" + "\n\n".join(
@@ -367,6 +360,12 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
         return File.generated(config, src, content=content)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _read_runs(self) -> RunFolder:
+        try:
+            return RunFolder.read(self.runs_dir, self._repo_path(self.runs_dir, str(self.runs_dir)))
+        except RunFolderError as exc:
+            raise PluginError(f"mi-atlas: {exc}") from None
 
     @staticmethod
     def _first_url(item) -> str:

@@ -1,532 +1,441 @@
-"""One run's JSON as a reader sees it: figures and a small table of its numbers.
+"""One run document as a reader sees it: figures, a table of its numbers, and a verdict.
 
-The shape of a result decides the view, not the method's name, so a new method gets a page
-without a line here:
-- scores over sites (a locate method) -> a heat-map per site kind (layers x heads, layers x
-  neurons, layers x positions, ...), the planted cells outlined, and a table of the top sites
-  and of where every planted site ranks;
-- a recipe (`metric` with before / after / control) -> bars for the metric and every collateral
-  metric, and a table of the same numbers;
-- anything else (a steer method) -> bars for each group of numbers it reports, a map of the
-  sites it steered next to the random control with the planted sites outlined, and a table of
-  its numbers.
-Everything shown is read from the JSON document; `recovery` adds only ranks and AUCs.
+The result's `type` picks the view, and only typed fields are read:
+- `locate`: a heat-map per site kind (layers x heads, layers x neurons, ...) or, when most cells
+  are planted, a ranked strip; planted components are the run's `truth.planted` labels; the
+  table gives the top of the ranking, where each planted component ranks, and the `recovery`
+  numbers (AUROC, precision at k) the producer computed;
+- `steer` / `recipe`: bars of every `Measure` before, after and under the control (mean ± std),
+  a map of the sites it acted on and those of the `Control`, and the same numbers in a table;
+- `check`: a table of the checks.
+`verdict` reads the run's own scores (AUROC, precision at k, gains against the control), never
+a single flag, so a method that ranks planted components low is marked as doing badly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
 
-from . import figures, recovery
-from .figures import Bar, Grid, fmt
+from ..runs import (
+    CheckResult,
+    Control,
+    Edge,
+    Estimate,
+    LocateResult,
+    Measure,
+    RecipeResult,
+    Run,
+    Site,
+    SteerResult,
+)
+from . import figures
+from .figures import Bar, Grid, Ranked, fmt
 from .html import text
 
-MAX_CELLS = 6000  # a bigger grid is shown as its top sites only
-MAX_ROWS = 24  # rows of a numbers table
-HEAD_LIKE = ("head_out", "q", "k", "v", "pattern")
+MAX_CELLS = 6000  # a bigger grid is shown as its table only
+TOP_ROWS = 8  # rows of a ranking table, before the lowest planted ones
+STRIP_SHARE = 0.5  # above this planted share of cells, a heat-map would be all outlines
 FIELDS = ("layer", "head", "index", "pos")
 PREFIX = {"layer": "L", "head": "H", "index": "#", "pos": "@"}
-# TransformerLens hook of the layer-level site kinds (reference_impls/addressing.py)
-HOOKS = {
-    "resid_pre": "blocks.{layer}.hook_resid_pre",
-    "resid_mid": "blocks.{layer}.hook_resid_mid",
-    "resid_post": "blocks.{layer}.hook_resid_post",
-    "attn_out": "blocks.{layer}.hook_attn_out",
-    "mlp_out": "blocks.{layer}.hook_mlp_out",
-}
 TITLES = {"layer": "layer", "head": "head", "index": "neuron / feature", "pos": "position"}
+CONTROL_WORDS = {
+    "random-sites": "the same number of random sites",
+    "random-direction": "a random direction of the same norm",
+    "data-derived-direction": "a data-derived direction",
+    "data-derived-sites": "sites chosen by a data statistic",
+    "other-method": "what a simpler method chose",
+    "none": "no control",
+}
+GOOD_AUROC, FAIR_AUROC = 0.9, 0.7  # AUROC bands of the verdict
 
 
-def render(doc: dict[str, Any], card: dict[str, Any] | None, fig_id: str) -> tuple[str, str]:
-    """(figures HTML, table HTML) for one `mi-atlas run --json` document."""
-    truth = doc.get("ground_truth") or {}
-    result = doc.get("result") or {}
-    blocks = list(recovery.score_blocks(result))
-    metric = result.get("metric") if isinstance(result, dict) else None
-    if blocks:
-        return _scores_view(blocks, truth, fig_id)
-    if isinstance(metric, dict) and {"before", "after", "control"} <= metric.keys():
-        return _recipe_view(doc, result, truth, card, fig_id)
-    return _generic_view(doc, result, truth, card, fig_id)
+def render(run: Run, fig_id: str) -> tuple[str, str]:
+    """(figures HTML, numbers HTML) of one run document."""
+    result = run.result
+    if isinstance(result, LocateResult):
+        return _locate(run, result, fig_id)
+    if isinstance(result, SteerResult | RecipeResult):
+        return _measured(run, result, fig_id)
+    return "", _checks(result)
 
 
-# -- locate: scores over sites -------------------------------------------------------------
+def roles(run: Run) -> dict[str, str]:
+    """Planted label -> role, from the run's ground truth."""
+    return {p.target.label: p.role for p in run.truth.planted} if run.truth else {}
 
 
-def grids(block: recovery.ScoreBlock, truth: dict[str, Any]) -> Iterator[tuple[str, Grid]]:
-    """One grid per site kind in the block: (kind, grid); edges give one upstream x downstream
-    grid."""
-    if block.edges:
-        yield "edge", _edge_grid(block, truth)
-        return
-    kinds: dict[str, list[int]] = {}
-    for i, site in enumerate(block.sites):
-        kinds.setdefault(str(site.get("kind")), []).append(i)
-    for kind, members in kinds.items():
-        varying = [f for f in FIELDS if len({block.sites[i].get(f) for i in members}) > 1]
+# -- the verdict ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    mark: str  # ✓, ~ or ✗ (? when the run has nothing to be judged by)
+    level: str  # good, fair, bad, unknown: a CSS modifier
+    headline: str  # the number that decides it, e.g. "AUROC 0.98 ± 0.01"
+    why: str  # one phrase: what makes it good or bad
+
+
+def verdict(run: Run) -> Verdict:
+    result = run.result
+    if isinstance(result, LocateResult):
+        return _locate_verdict(result)
+    if isinstance(result, SteerResult | RecipeResult):
+        measure = result.metric if isinstance(result, RecipeResult) else result.measures[0]
+        return _measure_verdict(measure)
+    failed = [c.name for c in result.checks if not c.passed]
+    n = len(result.checks)
+    if failed:
+        return Verdict(
+            "✗", "bad", f"{n - len(failed)} of {n} checks", "failed: " + ", ".join(failed)
+        )
+    return Verdict("✓", "good", f"{n} of {n} checks", "every check passed")
+
+
+def _locate_verdict(result: LocateResult) -> Verdict:
+    rec = result.recovery
+    if rec is None:
+        return Verdict("?", "unknown", "no planted truth", "nothing planted among its targets")
+    worst = max((r.mean for r in rec.ranks.values()), default=0)
+    n = len(result.scores)
+    ranks = f"worst planted rank {worst:.3g} of {n}"
+    prec = f"precision at {rec.k}: {rec.precision_at_k}"
+    if rec.auroc is None:
+        auc, a = "AUROC n/a", 1.0 if rec.recovered else 0.0
+    else:
+        auc, a = f"AUROC {rec.auroc}", rec.auroc.mean
+    if a >= GOOD_AUROC and rec.precision_at_k.mean >= 0.75:
+        return Verdict("✓", "good", auc, f"{prec}; {ranks}")
+    if a >= FAIR_AUROC:
+        return Verdict("~", "fair", auc, f"{prec}; {ranks}")
+    return Verdict("✗", "bad", auc, f"{prec}; {ranks}")
+
+
+def _measure_verdict(m: Measure) -> Verdict:
+    headline = f"{m.name}: {m.before} → {m.after}"
+    words = f"gain {m.gain:+.3g} vs control {m.control_gain:+.3g}"
+    if m.gain > 0 and m.beats_control:
+        return Verdict("✓", "good", headline, words)
+    if m.gain > 0:
+        return Verdict("~", "fair", headline, words + ": the control does as well")
+    return Verdict("✗", "bad", headline, words + ": no improvement")
+
+
+# -- locate --------------------------------------------------------------------------------
+
+
+def _locate(run: Run, result: LocateResult, fig_id: str) -> tuple[str, str]:
+    planted = roles(run)
+    figs, tables = [], []
+    for v, part in enumerate([result, *result.variants][:4]):
+        name = f" ({part.variant})" if part.variant else ""
+        for g, (kind, grid) in enumerate(grids(part, planted)):
+            figs.append(_locate_figure(part, kind, grid, planted, f"{fig_id}-{v}-{g}", name))
+        tables.append(_ranking_table(part, planted, name))
+    facts = [(k, str(e)) for k, e in result.numbers.items()]
+    if result.faithfulness:
+        f = result.faithfulness
+        facts += [("faithfulness: CPR (higher is better)", str(f.cpr)),
+                  ("faithfulness: CMD (lower is better)", str(f.cmd))]  # fmt: skip
+    return "".join(figs), "".join(tables) + _facts(
+        [("setting", result.setting), ("metric", result.metric), *facts]
+    )
+
+
+def _locate_figure(
+    result: LocateResult, kind: str, grid: Grid, planted: dict[str, str], fig_id: str, name: str
+) -> str:
+    marked = sum(1 for row in grid.planted for p in row if p)
+    what = "edges between sites" if kind == "edge" else f"{kind} sites"
+    if grid.planted_share > STRIP_SHARE:
+        items = [
+            Ranked(s.target.label, s.score.mean, planted.get(s.target.label))
+            for s in result.scores
+            if _kind(s.target) == kind
+        ]
+        svg = figures.strip(
+            items,
+            fig_id=fig_id,
+            title=f"{result.meaning}{name}, ranked",
+            description=f"{len(items)} scores over {what} in rank order; {marked} planted.",
+            unit=result.metric,
+        )
+        caption = (
+            f"{text(result.meaning)}{text(name)}: every {text(what.rstrip('s'))} by rank, "
+            f"{marked} of {len(items)} planted (coloured): a heat-map would be mostly outlines."
+        )
+    else:
+        svg = figures.heatmap(
+            grid,
+            fig_id=fig_id,
+            title=f"{result.meaning}{name} ({what})",
+            description=f"Heat-map of scores over {what}, {grid.row_title} by "
+            f"{grid.col_title}; {marked} planted cells outlined.",
+            unit=result.metric,
+        )
+        caption = (
+            f"{text(result.meaning)}{text(name)}: {text(what)}, {text(grid.row_title)} × "
+            f"{text(grid.col_title or kind)}; {marked} planted cell{'s' if marked != 1 else ''} "
+            "outlined."
+        )
+    return _figure(svg, f"{caption} Setting: {text(result.setting)}.")
+
+
+def _kind(target: Site | Edge) -> str:
+    return "edge" if isinstance(target, Edge) else target.kind
+
+
+def grids(result: LocateResult, planted: dict[str, str]) -> Iterator[tuple[str, Grid]]:
+    """One grid per target kind: (kind, grid); edges give one upstream x downstream grid."""
+    by_kind: dict[str, list] = {}
+    for s in result.scores:
+        by_kind.setdefault(_kind(s.target), []).append(s)
+    for kind, members in by_kind.items():
+        if kind == "edge":
+            yield kind, _edge_grid(members, planted)
+            continue
+        sites = [s.target for s in members]
+        varying = [f for f in FIELDS if len({getattr(t, f) for t in sites}) > 1]
         col = next((f for f in ("index", "head", "pos", "layer") if f in varying), None)
         row_fields = [f for f in varying if f != col]
-        cols = sorted({block.sites[i].get(col) for i in members}, key=_order) if col else [None]
-        rows = sorted(
-            {tuple(block.sites[i].get(f) for f in row_fields) for i in members}, key=_order
-        )
+        cols = sorted({getattr(t, col) for t in sites}, key=_order) if col else [None]
+        rows = sorted({tuple(getattr(t, f) for f in row_fields) for t in sites}, key=_order)
         if len(rows) * len(cols) > MAX_CELLS:
             continue
-        r_index = {r: k for k, r in enumerate(rows)}
-        c_index = {c: k for k, c in enumerate(cols)}
+        r_of = {r: k for k, r in enumerate(rows)}
+        c_of = {c: k for k, c in enumerate(cols)}
         values: list[list[float | None]] = [[None] * len(cols) for _ in rows]
-        planted: list[list[str | None]] = [[None] * len(cols) for _ in rows]
-        for i in members:
-            site = block.sites[i]
-            r = r_index[tuple(site.get(f) for f in row_fields)]
-            c = c_index[site.get(col) if col else None]
-            values[r][c] = block.scores[i]
-            planted[r][c] = block.planted(i, truth)
+        marks: list[list[str | None]] = [[None] * len(cols) for _ in rows]
+        for s in members:
+            t = s.target
+            r, c = (
+                r_of[tuple(getattr(t, f) for f in row_fields)],
+                c_of[getattr(t, col) if col else None],
+            )
+            values[r][c] = s.score.mean
+            marks[r][c] = planted.get(t.label)
         yield (
             kind,
             Grid(
                 rows=[_label(row_fields, r) or kind for r in rows],
                 cols=[_label([col], (c,)) if col else "" for c in cols],
                 values=values,
-                planted=planted,
+                planted=marks,
                 row_title=" ".join(TITLES[f] for f in row_fields) or kind,
-                col_title=TITLES.get(col, "") if col else "",
+                col_title=TITLES[col] if col else "",
             ),
         )
 
 
-def _edge_grid(block: recovery.ScoreBlock, truth: dict[str, Any]) -> Grid:
-    ups = list(dict.fromkeys(str(e["upstream"]["label"]) for e in block.sites))
-    downs = list(dict.fromkeys(str(e["downstream"]["label"]) for e in block.sites))
+def _edge_grid(members: list, planted: dict[str, str]) -> Grid:
+    def ordered(ends: list[Site]) -> list[str]:  # by layer, head, index, position
+        ends = sorted(ends, key=lambda t: _order(tuple(getattr(t, f) for f in FIELDS)))
+        return list(dict.fromkeys(t.label for t in ends))
+
+    ups = ordered([s.target.upstream for s in members])
+    downs = ordered([s.target.downstream for s in members])
     values: list[list[float | None]] = [[None] * len(downs) for _ in ups]
-    planted: list[list[str | None]] = [[None] * len(downs) for _ in ups]
-    for i, edge in enumerate(block.sites):
-        r, c = (
-            ups.index(str(edge["upstream"]["label"])),
-            downs.index(str(edge["downstream"]["label"])),
-        )
-        values[r][c] = block.scores[i]
-        planted[r][c] = block.planted(i, truth)
-    return Grid(ups, downs, values, planted, "upstream (writes)", "downstream (reads)")
+    marks: list[list[str | None]] = [[None] * len(downs) for _ in ups]
+    for s in members:
+        r, c = ups.index(s.target.upstream.label), downs.index(s.target.downstream.label)
+        values[r][c] = s.score.mean
+        marks[r][c] = planted.get(s.target.label)
+    return Grid(ups, downs, values, marks, "upstream (writes)", "downstream (reads)")
 
 
-def _order(value: Any) -> tuple:
+def _order(value) -> tuple:
     items = value if isinstance(value, tuple) else (value,)
-    return tuple((v is None, v if isinstance(v, int | float) else str(v)) for v in items)
+    return tuple((v is None, v if isinstance(v, int) else str(v)) for v in items)
 
 
 def _label(fields: list[str], values: tuple) -> str:
     return " ".join(f"{PREFIX[f]}{v}" for f, v in zip(fields, values, strict=True) if v is not None)
 
 
-def _scores_view(
-    blocks: list[recovery.ScoreBlock], truth: dict[str, Any], fig_id: str
-) -> tuple[str, str]:
-    figs, tables = [], []
-    for b, block in enumerate(blocks[:3]):
-        meaning = block.meaning or "score per site"
-        for g, (kind, grid) in enumerate(grids(block, truth)):
-            marked = sum(1 for row in grid.planted for p in row if p)
-            figs.append(
-                _figure(
-                    figures.heatmap(
-                        grid,
-                        fig_id=f"{fig_id}-{b}-{g}",
-                        title=f"{meaning} ({kind} sites)",
-                        description=f"Heat-map of {len(block.sites)} scores over {kind} sites, "
-                        f"{grid.row_title} by {grid.col_title}; {marked} planted cells outlined.",
-                    ),
-                    f"{text(meaning)} — {_over(kind)}; "
-                    f"{marked} planted cell{'s' if marked != 1 else ''} outlined.",
-                )
-            )
-        tables.append(_ranking_table(block, truth))
-    return "".join(figs), "".join(tables)
-
-
-def _ranking_table(block: recovery.ScoreBlock, truth: dict[str, Any]) -> str:
-    ranked = recovery.ranking(block, truth)
-    order = sorted(
-        range(len(block.scores)),
-        key=lambda i: (block.scores[i] != block.scores[i], -_finite(block.scores[i]), i),
-    )
-    show = order[:8]
-    if ranked:
-        # then the planted sites that rank lowest: where a method misses, if it does
-        planted_idx = [i for i in order if block.planted(i, truth) and i not in show]
-        show += planted_idx[-4:]
+def _ranking_table(result: LocateResult, planted: dict[str, str], name: str) -> str:
+    shown = result.scores[:TOP_ROWS]
+    # then the planted components that rank lowest: where a method misses, if it does
+    shown += [s for s in result.scores[TOP_ROWS:] if s.target.label in planted][-4:]
     rows = []
-    rank_of = {i: r + 1 for r, i in enumerate(order)}
-    for i in sorted(show, key=lambda i: rank_of[i]):
-        label = block.planted(i, truth)
-        mark = f'<span class="mi-planted-tag">planted: {text(label)}</span>' if label else ""
+    for s in shown:
+        role = planted.get(s.target.label)
+        tag = f' <span class="mi-planted-tag">planted: {text(role)}</span>' if role else ""
         rows.append(
-            f'<tr class="{"mi-planted-row" if label else ""}"><td>{rank_of[i]}</td>'
-            f"<td><code>{text(block.sites[i].get('label'))}</code> {mark}</td>"
-            f'<td class="mi-num">{fmt(block.scores[i])}</td></tr>'
+            f'<tr class="{"mi-planted-row" if role else ""}"><td>{s.rank}</td>'
+            f"<td><code>{text(s.target.label)}</code>{tag}</td>"
+            f'<td class="mi-num">{text(_estimate(s.score))}</td></tr>'
         )
-    summary = ""
-    if ranked:
-        auc = "n/a" if ranked.auc is None else f"{ranked.auc:.3f}"
-        what = "edges" if block.edges else "sites"
-        summary = (
-            f'<p class="mi-result-metric">{_ranks(ranked, what)} of {ranked.n_sites}; '
-            f"ROC AUC of the scores against the planted {what}: <strong>{auc}</strong>.</p>"
-        )
+    rec = result.recovery
+    if rec is None:
+        summary = "No planted component is among these targets, so no rank or AUROC is given."
     else:
+        ordered = sorted(rec.ranks.items(), key=lambda x: x[1].mean)
+        ranks = ", ".join(f"{label} {r}" for label, r in ordered[:10])
+        if len(ordered) > 10:
+            ranks += f", …, {ordered[-1][0]} {ordered[-1][1]}"
+        auc = "n/a" if rec.auroc is None else text(str(rec.auroc))
         summary = (
-            '<p class="mi-result-metric">None of these sites is named by the model\'s ground '
-            "truth, so no rank or AUC is computed for them.</p>"
+            f"ROC AUC against the planted components: <strong>{auc}</strong>; precision at "
+            f"k = {rec.k}: <strong>{text(str(rec.precision_at_k))}</strong>; planted ranks "
+            f"(of {len(result.scores)}): {text(ranks)}."
         )
     return (
-        summary + '<div class="mi-table-wrap"><table class="mi-table mi-result-table">'
-        f"<caption>{text(block.meaning or 'Scores')} ({len(block.sites)} sites)</caption>"
-        '<thead><tr><th scope="col">rank</th><th scope="col">site</th>'
+        f'<p class="mi-result-metric">{summary}</p>'
+        '<div class="mi-table-wrap"><table class="mi-table mi-result-table">'
+        f"<caption>{text(result.meaning)}{text(name)} ({len(result.scores)} ranked)</caption>"
+        '<thead><tr><th scope="col">rank</th><th scope="col">target</th>'
         f'<th scope="col">score</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
     )
 
 
-def _over(kind: str) -> str:
-    return "edges between sites" if kind == "edge" else f"<code>{text(kind)}</code> sites"
+# -- steer and recipe ----------------------------------------------------------------------
 
 
-def _ranks(ranked: recovery.Ranking, what: str = "sites") -> str:
-    """'Planted sites rank 1, 2, 4' or, for many, their count, worst rank and how many lead."""
-    ranks = [r for _, _, r in ranked.planted]
-    if len(ranks) <= 8:
-        return f"Planted {what} rank {', '.join(map(str, ranks))}"
-    top = sum(1 for r in ranks if r <= len(ranks))
-    return (
-        f"{len(ranks)} planted {what}: {top} of them are among the top {len(ranks)}, "
-        f"the lowest ranks {max(ranks)}"
+def _measured(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> tuple[str, str]:
+    measures = (
+        [result.metric, *result.collateral] if isinstance(result, RecipeResult) else result.measures
     )
-
-
-def _finite(value: float) -> float:
-    return value if value == value else float("-inf")
-
-
-# -- recipes: metric before / after / control ----------------------------------------------
-
-
-def _recipe_view(
-    doc: dict[str, Any],
-    result: dict[str, Any],
-    truth: dict[str, Any],
-    card: dict[str, Any] | None,
-    fig_id: str,
-) -> tuple[str, str]:
-    measures = [result["metric"], *(m for m in result.get("collateral") or [] if _measure(m))]
+    control = control_words(result.control)
     groups = [
         (
-            str(m.get("name") or "metric"),
+            m.name + (f" ({m.data})" if m.data else ""),
             [
-                Bar("before", _float(m.get("before")), "before"),
-                Bar("after (located)", _float(m.get("after")), "after", located=True),
-                Bar("control (random)", _float(m.get("control")), "control"),
+                Bar("before", m.before.mean, m.before.std, m.before.n, "before"),
+                Bar("after (located)", m.after.mean, m.after.std, m.after.n, "after", True),
+                Bar("control", m.control.mean, m.control.std, m.control.n, "control"),
             ],
         )
         for m in measures
     ]
+    seeds = max(m.after.n for m in measures)
     figs = [
         _figure(
             figures.bars(
                 groups,
                 fig_id=f"{fig_id}-bars",
-                title=f"{result.get('recipe', doc.get('name'))}: before, after, control",
-                description="For each metric: its value before steering, after steering the "
-                "located sites, and after the same steer on same-size random sites.",
+                title=f"{run.name}: before, after, control",
+                description=f"Each measure before steering, after steering, and under the "
+                f"control ({control}).",
             ),
-            "Each metric before steering, after steering the <strong>located</strong> sites, "
-            "and under the same-size random control.",
+            "Each measure before steering, after steering the <strong>located</strong> "
+            f"targets, and under the control: {text(result.control.description)} "
+            f"({text(control)})" + (f"; mean ± std over {seeds} seeds." if seeds > 1 else "."),
         )
     ]
-    site_map = _site_map(result, truth, card, f"{fig_id}-sites")
+    site_map = _site_map(run, result, f"{fig_id}-sites")
     if site_map:
         figs.append(site_map)
-    rows = "".join(
-        f'<tr><th scope="row">{text(m.get("name"))}</th><td class="mi-num">{fmt(_float(m.get("before")))}</td>'
-        f'<td class="mi-num">{fmt(_float(m.get("after")))}</td>'
-        f'<td class="mi-num">{fmt(_float(m.get("control")))}</td>'
-        f"<td>{'higher' if m.get('higher_is_better', True) else 'lower'}</td></tr>"
+    body = "".join(
+        f'<tr><th scope="row">{text(m.name)}</th><td class="mi-num">{text(_estimate(m.before))}</td>'
+        f'<td class="mi-num">{text(_estimate(m.after))}</td>'
+        f'<td class="mi-num">{text(_estimate(m.control))}</td>'
+        f"<td>{'higher' if m.higher_is_better else 'lower'}</td>"
+        f"<td>{'yes' if m.beats_control else 'no'}</td></tr>"
         for m in measures
     )
-    facts = [
-        ("locate", result.get("locate")),
-        ("steer", result.get("steer")),
-        ("model restored bit for bit afterwards", result.get("restored")),
-        ("recovered the planted sites", doc.get("recovered")),
-    ]
+    facts = [("control", f"{result.control.description} ({control})")]
+    if isinstance(result, RecipeResult):
+        facts = [("locate", result.locate), ("steer", result.steer), *facts]
+    facts.append(("model restored bit for bit afterwards", "yes" if result.restored else "no"))
+    facts += [(k, str(e)) for k, e in result.numbers.items()]
     table = (
         '<div class="mi-table-wrap"><table class="mi-table mi-result-table">'
-        "<caption>Metric before, after and on the control</caption>"
-        '<thead><tr><th scope="col">metric</th><th scope="col">before</th>'
+        "<caption>Each measure before, after and under the control</caption>"
+        '<thead><tr><th scope="col">measure</th><th scope="col">before</th>'
         '<th scope="col">after</th><th scope="col">control</th>'
-        f'<th scope="col">better</th></tr></thead><tbody>{rows}</tbody></table></div>'
-        + _facts(facts)
+        '<th scope="col">better</th><th scope="col">beats the control</th></tr></thead>'
+        f"<tbody>{body}</tbody></table></div>" + _facts(facts)
     )
     return "".join(figs), table
 
 
-def _measure(value: Any) -> bool:
-    return isinstance(value, dict) and {"before", "after", "control"} <= value.keys()
+def control_words(control: Control) -> str:
+    return CONTROL_WORDS[control.kind]
 
 
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-# -- steer methods and anything else -------------------------------------------------------
-
-
-def _generic_view(
-    doc: dict[str, Any],
-    result: Any,
-    truth: dict[str, Any],
-    card: dict[str, Any] | None,
-    fig_id: str,
-) -> tuple[str, str]:
-    figs = []
-    groups = [
-        (name, [Bar(k, v, "planted" if "planted" in k else "value") for k, v in numbers])
-        for name, numbers in _number_groups(result)
+def _site_map(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> str | None:
+    """Where the steer acted and where its control acted, with the planted sites outlined."""
+    chosen = [t for t in result.targets if isinstance(t, Site)]
+    control = [t for t in result.control.targets if isinstance(t, Site)]
+    truth = [
+        p.target for p in (run.truth.planted if run.truth else []) if isinstance(p.target, Site)
     ]
-    if groups:
-        figs.append(
-            _figure(
-                figures.bars(
-                    groups[:6],
-                    fig_id=f"{fig_id}-bars",
-                    title=f"{doc.get('name')}: measured numbers",
-                    description="Each group of numbers the run reports, one bar per condition.",
-                ),
-                "The numbers the run reports, one bar per condition.",
-            )
-        )
-    site_map = _site_map(result, truth, card, f"{fig_id}-sites")
-    if site_map:
-        figs.append(site_map)
-    for k, (path, grid) in enumerate(_record_grids(result)):
-        figs.append(
-            _figure(
-                figures.heatmap(
-                    grid,
-                    fig_id=f"{fig_id}-records-{k}",
-                    title=f"{doc.get('name')}: {path}",
-                    description=f"One row per entry of {path}, one column per number it holds.",
-                    show_values=True,
-                ),
-                f"Each entry of <code>{text(path)}</code> (a row) and its numbers (columns).",
-            )
-        )
-    rows = [(path, value) for path, value in _leaves(result)][:MAX_ROWS]
-    body = "".join(
-        f'<tr><th scope="row"><code>{text(path)}</code></th><td class="mi-num">{text(_show(value))}</td></tr>'
-        for path, value in rows
+    if not chosen and not control:
+        return None
+    kind = (chosen or control)[0].kind
+    sites = [t for t in chosen + control + truth if t.kind == kind]
+    col = next(
+        (f for f in ("head", "index", "pos") if any(getattr(t, f) is not None for t in sites)), None
     )
-    table = (
-        '<div class="mi-table-wrap"><table class="mi-table mi-result-table">'
-        "<caption>The run's numbers</caption>"
-        '<thead><tr><th scope="col">key</th><th scope="col">value</th></tr></thead>'
-        f"<tbody>{body}</tbody></table></div>"
-        + _facts([("recovered the planted structure", doc.get("recovered"))])
-    )
-    return "".join(figs), table
-
-
-def _number_groups(result: Any, path: str = "") -> Iterator[tuple[str, list[tuple[str, float]]]]:
-    """Dicts whose values are all numbers (2 to 12 of them), e.g. accuracy per condition."""
-    if not isinstance(result, dict):
-        return
-    numbers = [
-        (str(k), float(v))
-        for k, v in result.items()
-        if isinstance(v, int | float) and not isinstance(v, bool)
-    ]
-    if path and 2 <= len(numbers) <= 12 and len(numbers) == len(result) and _one_scale(numbers):
-        yield path, numbers
-        return
-    for key, value in result.items():
-        if isinstance(value, dict) and not recovery.is_site(value):
-            yield from _number_groups(value, f"{path}.{key}" if path else str(key))
-
-
-def _record_grids(result: Any, path: str = "") -> Iterator[tuple[str, Grid]]:
-    """Lists of 2 to 40 records with the same numeric fields (e.g. one per matched SAE
-    feature): rows named by their integer fields, columns by their other numbers."""
-    if not isinstance(result, dict):
-        return
-    for key, value in result.items():
-        where = f"{path}.{key}" if path else str(key)
-        if isinstance(value, dict) and not recovery.is_site(value):
-            yield from _record_grids(value, where)
-        if not (isinstance(value, list) and 2 <= len(value) <= 40):
-            continue
-        if not all(isinstance(v, dict) and not recovery.is_site(v) for v in value):
-            continue
-        fields = list(value[0])
-        ids = [f for f in fields if all(type(v.get(f)) is int for v in value)]
-        cols = [
-            f
-            for f in fields
-            if f not in ids and all(isinstance(v.get(f), float | int) for v in value)
-        ]
-        numbers = [(f, float(v[f])) for v in value for f in cols]
-        if not cols or not _one_scale(numbers):
-            continue
-        yield (
-            where,
-            Grid(
-                rows=[
-                    " · ".join(f"{f} {v[f]}" for f in ids) or str(n) for n, v in enumerate(value)
-                ],
-                cols=[c.replace("_", " ") for c in cols],
-                values=[[float(v[c]) for c in cols] for v in value],
-                planted=[[None] * len(cols) for _ in value],
-                row_title=" · ".join(ids) or "entry",
-                col_title="",
-            ),
-        )
-
-
-def _one_scale(numbers: list[tuple[str, float]]) -> bool:
-    """Numbers worth bars side by side: rates in [-1, 1], or within a factor 100 of each other
-    (not a width next to a row count)."""
-    sizes = [abs(v) for _, v in numbers]
-    if max(sizes) <= 1:
-        return True
-    nonzero = [v for v in sizes if v > 0]
-    return bool(nonzero) and max(nonzero) / min(nonzero) <= 100
-
-
-def _leaves(result: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
-    """Scalar values of a result with their dotted path; sites and long lists left out."""
-    if isinstance(result, dict) and not recovery.is_site(result) and depth < 4:
-        for key, value in result.items():
-            yield from _leaves(value, f"{path}.{key}" if path else str(key), depth + 1)
-    elif isinstance(result, bool | int | float | str) or result is None:
-        if not (isinstance(result, str) and len(result) > 120):
-            yield path, result
-    elif recovery.is_site(result):
-        yield path, result.get("label")
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return {True: "yes", False: "no", None: "—"}[value]
-    if isinstance(value, int | float):
-        return fmt(value)
-    return str(value)
-
-
-def _site_map(
-    result: Any, truth: dict[str, Any], card: dict[str, Any] | None, fig_id: str
-) -> str | None:
-    """The chosen sites and the control on a layers x heads/neurons/positions grid."""
-    lists = list(recovery.site_lists(result))
-    chosen = [(p, s) for p, s in lists if "control" not in p.rsplit(".", 1)[-1]]
-    control = [(p, s) for p, s in lists if "control" in p.rsplit(".", 1)[-1]]
-    if chosen:
-        path, sites = chosen[0]
-        kind = sites[0].get("kind")
-    elif isinstance(result, dict) and result.get("sites") == [] and _kind_of(truth):
-        # located nothing: still show where the planted sites are, with nothing chosen
-        path, sites, kind = "result.sites", [], _kind_of(truth)
+    n_layers = run.model.n_layers or 1 + max((t.layer or 0) for t in sites)
+    if col == "head" and run.model.n_heads:
+        cols = list(range(max(run.model.n_heads, 1 + max(t.head or 0 for t in sites))))
     else:
-        return None
-    same = [s for s in sites if s.get("kind") == kind]
-    ctrl = [s for _, group in control[:1] for s in group if s.get("kind") == kind]
-    dims = _dims(card, kind, same + ctrl, truth)
-    if dims is None:
-        return None
-    col_field, n_cols, n_layers = dims
-    grid_values: list[list[float | None]] = [[0.0] * n_cols for _ in range(n_layers)]
-    planted: list[list[str | None]] = [[None] * n_cols for _ in range(n_layers)]
-    for layer in range(n_layers):
-        for c in range(n_cols):
-            probe = {"kind": kind, "layer": layer, col_field: c}
-            if kind in HOOKS:
-                probe["hook_name"] = HOOKS[kind].format(layer=layer)
-            planted[layer][c] = recovery.planted_label(probe, truth)
-    for s in ctrl:
-        _put(grid_values, s, col_field, -1.0)
-    for s in same:
-        _put(grid_values, s, col_field, 1.0)
+        cols = sorted({getattr(t, col) for t in sites} - {None}) if col else [None]
+    where = {c: k for k, c in enumerate(cols)}
+    values: list[list[float | None]] = [[0.0] * len(cols) for _ in range(n_layers)]
+    marks: list[list[str | None]] = [[None] * len(cols) for _ in range(n_layers)]
+    planted = roles(run)
+
+    def cell(t: Site) -> tuple[int, int] | None:
+        c = where.get(getattr(t, col) if col else None)
+        return (t.layer or 0, c) if c is not None and 0 <= (t.layer or 0) < n_layers else None
+
+    for group, value in ((control, -1.0), (chosen, 1.0)):
+        for t in group:
+            if t.kind == kind and (rc := cell(t)):
+                values[rc[0]][rc[1]] = value
+    for t in truth:
+        if t.kind == kind and (rc := cell(t)):
+            marks[rc[0]][rc[1]] = planted.get(t.label)
     grid = Grid(
         rows=[f"L{layer}" for layer in range(n_layers)],
-        cols=[f"{PREFIX[col_field]}{c}" for c in range(n_cols)],
-        values=grid_values,
-        planted=planted,
+        cols=[f"{PREFIX[col]}{c}" for c in cols] if col else [kind],
+        values=values,
+        planted=marks,
         row_title="layer",
-        col_title=TITLES[col_field],
+        col_title=TITLES[col] if col else kind,
     )
-    name = path.rsplit(".", 1)[-1].replace("_", " ")
-    if not same:
-        name += " (none)"
-    svg = figures.heatmap(
+    keys = [(1.0, "chosen"), (-1.0, "control")] if control else [(1.0, "chosen")]
+    svg = figures.sitemap(
         grid,
+        keys,
         fig_id=fig_id,
-        title=f"{name} (blue) and the random control (red) on the model's {kind} sites",
-        description=f"{len(same)} {name} in blue, {len(ctrl)} control sites in red; "
-        "the planted sites of the ground truth are outlined.",
-        show_values=False,
-        legend="blue: chosen, red: random control",
+        title=f"{run.name}: where it acted on the model's {kind} sites",
+        description=f"{len(chosen)} chosen sites and {len(control)} control sites; planted "
+        "sites outlined.",
     )
+    said = f" and the control's sites ({text(result.control.description)})" if control else ""
     return _figure(
-        svg,
-        f'Where it acted: <span class="mi-key mi-key--chosen">{text(name)}</span> '
-        f'and <span class="mi-key mi-key--control">the random control</span>; '
-        "planted sites outlined.",
+        svg, f"Where it acted: the chosen {text(kind)} sites{said}; planted sites outlined."
     )
 
 
-def _kind_of(truth: dict[str, Any]) -> str | None:
-    """The site kind a ground truth plants, for a map with no chosen site to take it from."""
-    if truth.get("language_neurons"):
-        return "neuron"
-    if truth.get("induction_heads"):
-        return "head_out"
-    name = str(truth.get("hook") or "").rsplit(".", 1)[-1]  # e.g. "hook_resid_pre"
-    return next((kind for kind, hook in HOOKS.items() if hook.endswith("." + name)), None)
+# -- checks and pieces ---------------------------------------------------------------------
 
 
-def _put(values: list[list[float | None]], site: dict[str, Any], col: str, v: float) -> None:
-    layer, c = site.get("layer"), site.get(col)
-    if isinstance(layer, int) and isinstance(c, int):
-        if 0 <= layer < len(values) and 0 <= c < len(values[0]):
-            values[layer][c] = v
+def _checks(result: CheckResult) -> str:
+    rows = "".join(
+        f'<tr><th scope="row">{text(c.name)}</th><td>{"passed" if c.passed else "failed"}</td>'
+        f'<td class="mi-num">{fmt(c.value)}</td><td>{text(c.detail)}</td></tr>'
+        for c in result.checks
+    )
+    return (
+        '<div class="mi-table-wrap"><table class="mi-table mi-result-table">'
+        '<caption>Checks</caption><thead><tr><th scope="col">check</th><th scope="col">'
+        'outcome</th><th scope="col">value</th><th scope="col">detail</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+    )
 
 
-def _dims(
-    card: dict[str, Any] | None, kind: Any, sites: list[dict[str, Any]], truth: dict[str, Any]
-) -> tuple[str, int, int] | None:
-    """(column field, number of columns, number of layers) of a site map, from the card."""
-    training = (card or {}).get("training") or {}
-    n_layers = training.get("n_layers") or 1 + max((s.get("layer") or 0) for s in sites)
-    if kind in HEAD_LIKE:
-        n = training.get("n_kv_heads") if kind in ("k", "v") else None
-        n = n or training.get("n_heads")
-        return ("head", int(n), int(n_layers)) if n else None
-    if kind == "neuron" and training.get("d_mlp"):
-        return "index", int(training["d_mlp"]), int(n_layers)
-    positions = [s.get("pos") for s in sites if isinstance(s.get("pos"), int)]
-    if positions:
-        extra = truth.get("position") if isinstance(truth.get("position"), int) else 0
-        return "pos", max(positions + [extra]) + 2, int(n_layers)
-    return None
-
-
-# -- pieces --------------------------------------------------------------------------------
+def _estimate(e: Estimate) -> str:
+    return fmt(e.mean) if e.n == 1 else f"{fmt(e.mean)} ± {fmt(e.std)}"
 
 
 def _figure(svg: str, caption: str) -> str:
     return f'<figure class="mi-result-figure">{svg}<figcaption>{caption}</figcaption></figure>'
 
 
-def _facts(items: list[tuple[str, Any]]) -> str:
-    shown = [(k, v) for k, v in items if v is not None]
-    if not shown:
-        return ""
-    rows = "".join(f"<dt>{text(k)}</dt><dd>{text(_show(v))}</dd>" for k, v in shown)
-    return f'<dl class="mi-result-facts">{rows}</dl>'
+def _facts(items: list[tuple[str, str]]) -> str:
+    rows = "".join(f"<dt>{text(k)}</dt><dd>{text(v)}</dd>" for k, v in items if v)
+    return f'<dl class="mi-result-facts">{rows}</dl>' if rows else ""

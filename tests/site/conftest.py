@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from run_docs import write_runs
 from site_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -38,7 +39,14 @@ def site_data(tmp_path_factory) -> SiteData:
 
 @pytest.fixture(scope="session")
 def built_site(site_data: SiteData) -> Path:
-    return build_site(site_data.papers_dir, site_data.taxonomy_dir, site_data.root / "site")
+    runs = write_runs(site_data.root / "runs")  # run documents made from the typed contract
+    assert runs
+    return build_site(
+        site_data.papers_dir,
+        site_data.taxonomy_dir,
+        site_data.root / "site",
+        runs_dir=site_data.root / "runs",
+    )
 
 
 class _SiteHandler(http.server.SimpleHTTPRequestHandler):
