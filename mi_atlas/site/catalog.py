@@ -40,6 +40,7 @@ class Catalog:
     papers: list[Paper]
     files: dict[str, Path] = field(default_factory=dict)
     by_node: dict[tuple[str, str], list[Paper]] = field(default_factory=dict)
+    _ids: dict[tuple[str, str], set[int]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, papers: Iterable[Paper], taxonomy: Taxonomy, files: dict[str, Path]) -> Catalog:
@@ -65,18 +66,21 @@ class Catalog:
     def count(self, axis: str, node_id: str) -> int:
         return len(self.papers_of(axis, node_id))
 
+    def papers_of_both(self, axis: str, node_id: str, other: str, other_id: str) -> list[Paper]:
+        """Papers of one node that are also papers of another (on another axis): what the
+        explorer lists for `?axis=node_id&other=other_id`, newest first."""
+        key = (other, other_id)
+        if key not in self._ids:  # a matrix asks for each column once per row
+            self._ids[key] = {id(paper) for paper in self.papers_of(other, other_id)}
+        wanted = self._ids[key]
+        return [paper for paper in self.papers_of(axis, node_id) if id(paper) in wanted]
+
+    def count_both(self, axis: str, node_id: str, other: str, other_id: str) -> int:
+        return len(self.papers_of_both(axis, node_id, other, other_id))
+
     def tagged(self, axis: str) -> int:
         """How many papers carry at least one tag on `axis`."""
         return sum(1 for paper in self.papers if getattr(paper, axis))
-
-    def matrix(self, rows: str, cols: str) -> dict[tuple[str, str], int]:
-        """Papers per (row node, column node) pair, over the leaf nodes of both axes."""
-        counts: dict[tuple[str, str], int] = defaultdict(int)
-        for paper in self.papers:
-            for row in set(getattr(paper, rows)):
-                for col in set(getattr(paper, cols)):
-                    counts[(row, col)] += 1
-        return dict(counts)
 
     def recent(self, limit: int, papers: Iterable[Paper] | None = None) -> list[Paper]:
         """The most recently added papers (by `added`, newest first)."""

@@ -7,8 +7,9 @@ Hand-written pages ask for a block with a marker comment, e.g. `<!-- mi-atlas:pi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from ..taxonomy import AXES
+from ..taxonomy import AXES, Node
 from . import routes
 from .catalog import added_date
 from .context import Site
@@ -175,59 +176,194 @@ def taxonomy_page(site: Site, src: str) -> str:
 
 
 # -- matrices ------------------------------------------------------------------------------
+#
+# Each matrix crosses two taxonomy axes; a cell counts the papers tagged with both its row node
+# and its column node, where a goal stands for itself and its sub-goals exactly as in the
+# explorer, so a cell's link (`explorer.html?ROW_AXIS=row&COL_AXIS=col`) lists exactly the
+# papers it counts. "Method" means the locate and the steer methods together: the method ×
+# sub-goal matrix has both as rows, grouped by axis, and the sub-goals as columns, grouped
+# under their goals. A method or sub-goal with a reference implementation carries a ▶ link to
+# it on its node page.
 
 
-def matrix_table(site: Site, src: str, rows: str, cols: str) -> str:
+@dataclass(frozen=True)
+class Band:
+    """The rows (or columns) of a matrix: nodes of one axis, under an optional group title."""
+
+    axis: str
+    nodes: tuple[Node, ...]
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Matrix:
+    anchor: str
+    title: str
+    rows: tuple[Band, ...]
+    cols: tuple[Band, ...]
+    blurb: str = ""
+
+
+def _band(site: Site, axis: str, ids=None, title: str = "") -> Band:
+    ax = site.catalog.taxonomy[axis]
+    return Band(axis, tuple(ax.nodes[i] for i in (ids if ids is not None else ax.leaf_ids)), title)
+
+
+def matrices(site: Site) -> list[Matrix]:
+    """The matrices of the matrix page, in order."""
+    goals = site.catalog.taxonomy["goals"]
+    sub_goals = tuple(
+        _band(site, "goals", [c.id for c in goal.children] or [goal.id], goal.name)
+        for goal in goals.roots
+    )
+    return [
+        Matrix(
+            "objects-locate",
+            "Objects × locate methods",
+            (_band(site, "objects"),),
+            (_band(site, "locate"),),
+            "Which objects each locating method has been used to find.",
+        ),
+        Matrix(
+            "locate-steer",
+            "Locate × steer methods",
+            (_band(site, "locate"),),
+            (_band(site, "steer"),),
+            "How what was located was then changed.",
+        ),
+        Matrix(
+            "steer-goals",
+            "Steer methods × goals",
+            (_band(site, "steer"),),
+            (_band(site, "goals", [g.id for g in goals.roots]),),
+            "Which steering methods serve which goal (a goal counts its sub-goals' papers).",
+        ),
+        Matrix(
+            "methods-goals",
+            "Methods × sub-goals",
+            (
+                _band(site, "locate", title=AXIS_PLURALS["locate"]),
+                _band(site, "steer", title=AXIS_PLURALS["steer"]),
+            ),
+            sub_goals,
+            "Every locate and steer method against every sub-goal.",
+        ),
+        Matrix(
+            "objects-steer",
+            "Objects × steer methods",
+            (_band(site, "objects"),),
+            (_band(site, "steer"),),
+            "Which objects each steering method changes.",
+        ),
+    ]
+
+
+def _runnable(site: Site, axis: str, node: Node) -> bool:
+    """Whether a method or sub-goal has its reference implementation in the repository."""
+    return axis != "objects" and any(site.repo.exists(path) for path in node.impls)
+
+
+def _node_label(site: Site, src: str, axis: str, node: Node) -> str:
+    label = link(site.href(src, routes.node(axis, node.id)), text(node.name))
+    if _runnable(site, axis, node):
+        run = site.href(src, routes.node(axis, node.id), fragment="reference-implementation")
+        label += (
+            f' <a class="mi-runnable" href="{url_attr(run)}" '
+            f'title="{text(f"Run the reference implementation of {node.name}")}">▶</a>'
+        )
+    return label
+
+
+def matrix_table(site: Site, src: str, matrix: Matrix) -> str:
     """Counts per (row node, column node); each non-empty cell opens the explorer filtered to it."""
     catalog = site.catalog
-    counts = catalog.matrix(rows, cols)
-    row_nodes = [catalog.taxonomy[rows].nodes[i] for i in catalog.taxonomy[rows].leaf_ids]
-    col_nodes = [catalog.taxonomy[cols].nodes[i] for i in catalog.taxonomy[cols].leaf_ids]
+    cols = [(band.axis, node) for band in matrix.cols for node in band.nodes]
+    counts = {
+        (r.axis, row.id, c_axis, col.id): catalog.count_both(r.axis, row.id, c_axis, col.id)
+        for r in matrix.rows
+        for row in r.nodes
+        for c_axis, col in cols
+    }
     peak = max(counts.values(), default=0)
-    head = "".join(
-        f'<th scope="col">{link(site.href(src, routes.node(cols, c.id)), text(c.name))}</th>'
-        for c in col_nodes
-    )
-    body = []
-    for r in row_nodes:
-        cells = []
-        for c in col_nodes:
-            n = counts.get((r.id, c.id), 0)
-            if n == 0:
-                cells.append(
-                    '<td class="mi-cell mi-heat-0"><span aria-label="no papers">0</span></td>'
-                )
-                continue
-            heat = 1 + min(4, int(4 * n / peak)) if peak else 0
-            href = site.href(src, routes.EXPLORER, query={rows: r.id, cols: c.id})
-            label = f"{n} papers: {r.name} and {c.name}"
-            cells.append(
-                f'<td class="mi-cell mi-heat-{heat}">'
-                f'<a href="{url_attr(href)}" title="{text(label)}" data-row="{text(r.id)}" '
-                f'data-col="{text(c.id)}">{n}</a></td>'
+    corner = " × ".join(dict.fromkeys(AXIS_PLURALS[b.axis] for b in (*matrix.rows, *matrix.cols)))
+    corner_cell = f'<th scope="col" rowspan="{2 if _grouped(matrix.cols) else 1}"><span class="mi-sr-only">{corner}</span></th>'
+    head = ""
+    if _grouped(matrix.cols):
+        head += (
+            f"<tr>{corner_cell}"
+            + "".join(
+                f'<th scope="colgroup" colspan="{len(b.nodes)}" class="mi-group">{text(b.title)}</th>'
+                for b in matrix.cols
             )
-        header = link(site.href(src, routes.node(rows, r.id)), text(r.name))
-        body.append(f'<tr><th scope="row">{header}</th>{"".join(cells)}</tr>')
-    return (
-        f'<div class="mi-table-wrap"><table class="mi-table mi-matrix" data-rows="{rows}" data-cols="{cols}">'
-        f'<thead><tr><th scope="col"><span class="mi-sr-only">{AXIS_PLURALS[rows]}</span></th>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
+            + "</tr><tr>"
+        )
+    else:
+        head += f"<tr>{corner_cell}"
+    head += "".join(
+        f'<th scope="col">{_node_label(site, src, axis, node)}</th>' for axis, node in cols
     )
+    head += "</tr>"
+    body = []
+    for band in matrix.rows:
+        if band.title:
+            body.append(
+                f'<tr class="mi-group"><th scope="rowgroup" colspan="{len(cols) + 1}">'
+                f"{text(band.title)}</th></tr>"
+            )
+        for row in band.nodes:
+            cells = []
+            for c_axis, col in cols:
+                n = counts[(band.axis, row.id, c_axis, col.id)]
+                where = (
+                    f'data-row-axis="{band.axis}" data-row="{text(row.id)}" '
+                    f'data-col-axis="{c_axis}" data-col="{text(col.id)}"'
+                )
+                if n == 0:
+                    cells.append(
+                        f'<td class="mi-cell mi-heat-0" {where}>'
+                        '<span aria-label="no papers">0</span></td>'
+                    )
+                    continue
+                heat = 1 + min(4, int(4 * n / peak))
+                href = site.href(src, routes.EXPLORER, query={band.axis: row.id, c_axis: col.id})
+                label = f"{n} paper{'' if n == 1 else 's'}: {row.name} and {col.name}"
+                cells.append(
+                    f'<td class="mi-cell mi-heat-{heat}" {where}>'
+                    f'<a href="{url_attr(href)}" title="{text(label)}">{n}</a></td>'
+                )
+            header = _node_label(site, src, band.axis, row)
+            body.append(f'<tr><th scope="row">{header}</th>{"".join(cells)}</tr>')
+    return (
+        f'<div class="mi-table-wrap mi-matrix-wrap" data-search-exclude>'
+        f'<table class="mi-table mi-matrix" id="matrix-{matrix.anchor}" '
+        f'data-rows="{"+".join(b.axis for b in matrix.rows)}" '
+        f'data-cols="{"+".join(b.axis for b in matrix.cols)}">'
+        f"<thead>{head}</thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _grouped(bands: tuple[Band, ...]) -> bool:
+    return any(band.title for band in bands)
 
 
 def matrix_page(site: Site, src: str) -> str:
-    return "\n".join(
-        [
-            '<h1 id="title">Matrix</h1>',
-            '<p class="mi-lead">How many papers study each interpretable object with each '
-            "method. A paper with two objects or two methods counts in each of its cells. "
-            "Open a cell to see its papers in the explorer.</p>",
-            '<h2 id="objects-locate">Objects × locate methods</h2>',
-            matrix_table(site, src, "objects", "locate"),
-            '<h2 id="objects-steer">Objects × steer methods</h2>',
-            matrix_table(site, src, "objects", "steer"),
+    all_matrices = matrices(site)
+    contents = "".join(f'<li><a href="#{m.anchor}">{text(m.title)}</a></li>' for m in all_matrices)
+    parts = [
+        '<h1 id="title">Matrices</h1>',
+        '<p class="mi-lead">How many papers pair each object, method and goal. A paper with '
+        "two tags on an axis counts in each of their cells; a goal counts the papers of its "
+        "sub-goals. Open a cell to see exactly its papers in the explorer; ▶ leads to a "
+        "method's reference implementation.</p>",
+        f'<ul class="mi-matrix-index">{contents}</ul>',
+    ]
+    for m in all_matrices:
+        parts += [
+            f'<h2 id="{m.anchor}">{text(m.title)}</h2>',
+            f"<p>{text(m.blurb)}</p>" if m.blurb else "",
+            matrix_table(site, src, m),
         ]
-    )
+    return "\n".join(parts)
 
 
 # -- downloads and explorer ----------------------------------------------------------------
@@ -280,14 +416,21 @@ def explorer_page(site: Site, src: str) -> str:
     return f"""<div class="mi-explorer" id="mi-explorer" data-paper-href="{text(paper_href)}" data-node-href="{text(node_href)}">
 <h1 id="title">Explorer</h1>
 <div class="mi-explorer__bar">
-<label class="mi-sr-only" for="mi-q">{SEARCH_HINT}</label>
-<input id="mi-q" class="mi-explorer__search" type="search" placeholder="{SEARCH_HINT}" autocomplete="off" spellcheck="false">
+<label class="mi-sr-only" for="mi-q">Search titles, authors and abstracts</label>
+<input id="mi-q" class="mi-explorer__search" type="search" placeholder="Search titles, authors and abstracts" autocomplete="off" spellcheck="false">
+<button type="button" id="mi-filters-open" class="md-button mi-explorer__toggle" aria-controls="mi-filters-panel" aria-expanded="false">Filters<span id="mi-filters-active" class="mi-explorer__active"></span></button>
 <label class="mi-explorer__sort">Sort <select id="mi-sort">
 <option value="relevance">relevance</option><option value="newest">newest first</option>
 <option value="oldest">oldest first</option><option value="title">title</option></select></label>
 </div>
 <div class="mi-explorer__body">
+<div class="mi-explorer__panel" id="mi-filters-panel" aria-label="Filters">
+<div class="mi-explorer__panel-head"><strong>Filters</strong>
+<button type="button" id="mi-filters-close" class="mi-explorer__close" aria-label="Close the filters">×</button></div>
 <form class="mi-explorer__filters" id="mi-filters" aria-label="Filters"></form>
+<div class="mi-explorer__panel-foot"><button type="button" id="mi-filters-done" class="md-button md-button--primary">Show the papers</button></div>
+</div>
+<div class="mi-explorer__backdrop" id="mi-filters-backdrop" hidden></div>
 <section class="mi-explorer__results" aria-live="polite">
 <div class="mi-explorer__summary">
 <p id="mi-count" class="mi-explorer__count">Loading papers…</p>
@@ -303,8 +446,8 @@ def explorer_page(site: Site, src: str) -> str:
 </div>
 <script src="{asset("vendor/minisearch.js")}"></script>
 <script src="{asset("papers.js")}"></script>
-<script src="{asset("search.js")}"></script>
 <script src="{asset("explorer.js")}"></script>
+<script src="{asset("explorer-drawer.js")}"></script>
 <script src="{asset("bibtex.js")}" defer></script>
 """
 

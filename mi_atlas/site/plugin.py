@@ -45,6 +45,7 @@ ASSETS = (
     "mi-atlas.css",
     "tables.js",
     "explorer.js",
+    "explorer-drawer.js",
     "search.js",
     "vendor/minisearch.js",
     "vendor/LICENSE-minisearch.txt",
@@ -266,7 +267,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
                 )
         for src, title, render, hide in (
             (routes.TAXONOMY, "Taxonomy", overview.taxonomy_page, ()),
-            (routes.MATRIX, "Matrix", overview.matrix_page, ("navigation", "toc")),
+            (routes.MATRIX, "Matrices", overview.matrix_page, ("navigation", "toc")),
             (routes.DOWNLOADS, "Downloads", overview.downloads_page, ()),
             (routes.EXPLORER, "Explorer", overview.explorer_page, ("navigation", "toc")),
             (scoreboard.ROUTE, scoreboard.TITLE, scoreboard.scoreboard_page, ("navigation", "toc")),

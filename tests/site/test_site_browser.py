@@ -196,23 +196,6 @@ def test_typing_a_word_is_one_history_step(page, site_url):
     assert page.input_value("#mi-q") == ""
 
 
-def test_a_matrix_cell_opens_the_explorer_on_that_cell(page, site_url, site_data):
-    page.goto(f"{site_url}matrix.html")
-    cell = page.locator("table[data-cols='locate'] td.mi-cell a").first
-    row, col, count = (
-        cell.get_attribute("data-row"),
-        cell.get_attribute("data-col"),
-        int(cell.inner_text()),
-    )
-    cell.click()
-    page.wait_for_selector("#mi-explorer[data-ready='true']")
-    assert page.evaluate("location.pathname").endswith("/explorer.html")
-    assert query_of(page) == {"objects": [row], "locate": [col]}
-    assert page.is_checked(f"#mi-f-objects-{row}") and page.is_checked(f"#mi-f-locate-{col}")
-    want = expected(site_data, objects=[row], locate=[col])
-    assert shown(page) == want and len(want) == count
-
-
 # -- copy buttons -------------------------------------------------------------------------
 
 

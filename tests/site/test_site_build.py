@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from mkdocs.exceptions import Abort
-from site_support import REPO, REPO_URL, SITE_PATH, SITE_URL, build_site
+from site_support import REPO, REPO_URL, SITE_PATH, build_site
 
 from mi_atlas.exporters.bibtex import to_bibtex
 from mi_atlas.exporters.csv import to_csv

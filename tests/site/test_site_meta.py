@@ -76,7 +76,7 @@ def test_paper_pages_do_not_repeat_the_entry(built_site, site_data):
     for paper in site_data.papers:
         page = (built_site / "papers" / f"{paper.id}.html").read_text(encoding="utf-8")
         assert "The entry" not in page and "mi-fields" not in page
-        assert page.count(f'id="title">') == 1
+        assert page.count('id="title">') == 1
         if paper.added:
             assert f"<dt>Added</dt><dd>{paper.added.isoformat()}</dd>" in page
 
