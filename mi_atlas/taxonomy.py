@@ -155,9 +155,10 @@ class Venues:
         match = process.extractOne(key, list(self._aliases), scorer=fuzz.ratio, score_cutoff=60)
         return self._aliases[match[0]] if match else None
 
-    def note(self, value: str) -> tuple[str, str | None] | None:
+    def note(self, value: str, closest: str | None = None) -> tuple[str, str | None] | None:
         """Why a venue as written is not one of the list, and the name to use (or the closest
-        one), or None when it is a name of the list. Venues are open: this is a warning."""
+        one: `closest` when the caller found a better one), or None when it is a name of the
+        list. Venues are open: this is a warning."""
         if value in self.by_name:
             return None
         if name := self.resolve(value):
@@ -166,7 +167,7 @@ class Venues:
                 "entry joins its venue in the explorer",
                 name,
             )
-        closest = self.suggest(value)
+        closest = self.suggest(value) or closest
         hint = f"; closest: '{closest}'" if closest else ""
         return (
             f"'{value}' is not in taxonomy/venues.yaml{hint}: kept as written (add it there, "

@@ -400,7 +400,12 @@ def test_urls_in_note_and_howpublished_become_links() -> None:
 
 def test_malformed_blocks_are_skipped_with_line_and_reason() -> None:
     report = run("malformed.bib")
-    assert created(report) == [(1, "2023-able-good-entry-before-damage")]
+    assert created(report) == [
+        (1, "2023-able-good-entry-before-damage"),
+        (32, "2023-entry-without-any-link"),
+    ]
+    assert entry(report, "2023-entry-without-any-link").needs == ["link"]
+    assert report.unreadable == 3 and report.exit_code == 1
     assert [(i.line, i.reason) for i in report.skipped] == [
         (
             9,
@@ -408,12 +413,17 @@ def test_malformed_blocks_are_skipped_with_line_and_reason() -> None:
         ),
         (15, "a field without '=' near line 17"),
         (21, "no title"),
-        (27, "no year (neither year nor date)"),
-        (32, "no link: no url, doi or arXiv eprint, and no web address in note or howpublished"),
+        (27, "no year (neither year nor date, nor an arXiv id)"),
         (39, "the entry is not closed before the end of the file (unbalanced braces?)"),
     ]
     assert problems(report) == [
-        (35, "eprint", "'not-an-id' is not an arXiv id; kept it as a BibTeX field")
+        (
+            32,
+            None,
+            "no link (no url, doi or arXiv id, and no web address in note or howpublished): "
+            "created with 'needs: [link]'",
+        ),
+        (35, "eprint", "'not-an-id' is not an arXiv id; kept it as a BibTeX field"),
     ]
 
 
@@ -435,32 +445,50 @@ def test_non_utf8_file_is_read_as_windows_1252() -> None:
     assert problems(report) == [(None, None, "the file is not UTF-8; read it as cp1252")]
 
 
-def test_unknown_venues_are_reported_with_the_closest_name() -> None:
+def test_unknown_venues_are_kept_as_written_with_the_closest_name() -> None:
     report = run("venues.bib")
     assert created(report) == [
+        (1, "2023-evans-paper-venue-list"),
+        (9, "2023-fox-paper-misspelt-venue"),
         (17, "2024-gray-preprint-unknown-journal"),
         (33, "2024-ives-workshop-paper"),
     ]
+    venues = {item.line: report.new_entries[item.id].venue for item in report.created}
+    assert venues == {
+        1: "Proceedings of the Workshop on Obscure Topics",
+        9: "NeurPIS",
+        17: "Journal of Unlisted Studies",
+        33: "ICML Workshop",
+    }
     assert [(i.line, i.reason) for i in report.skipped] == [
         (
-            1,
-            "booktitle 'Proceedings of the Workshop on Obscure Topics' is not a venue of taxonomy/venues.yaml (closest: 'NeurIPS Workshop'); add it there or pass --venue",
+            26,
+            "no venue: no journal, booktitle, howpublished, publisher or school, no arXiv id "
+            "and no link that implies one; pass --venue",
+        ),
+    ]
+    kept = "kept as written (add it there, with its aliases, if readers should filter by it)"
+    assert [(p.line, p.field, p.message, p.suggestion) for p in report.problems] == [
+        (
+            4,
+            "booktitle",
+            "'Proceedings of the Workshop on Obscure Topics' is not in taxonomy/venues.yaml; "
+            f"closest: 'NeurIPS Workshop': {kept}",
+            "NeurIPS Workshop",
         ),
         (
-            9,
-            "booktitle 'NeurPIS' is not a venue of taxonomy/venues.yaml (closest: 'NeurIPS'); add it there or pass --venue",
+            12,
+            "booktitle",
+            f"'NeurPIS' is not in taxonomy/venues.yaml; closest: 'NeurIPS': {kept}",
+            "NeurIPS",
         ),
-        (26, "no venue: no journal, booktitle or howpublished, and no arXiv id; pass --venue"),
-    ]
-    assert [(p.line, p.field, p.message, p.suggestion) for p in report.problems] == [
         (
             20,
             "journal",
-            "'Journal of Unlisted Studies' is not a venue of taxonomy/venues.yaml; recorded as 'arXiv' (it has an arXiv id)",
+            f"'Journal of Unlisted Studies' is not in taxonomy/venues.yaml: {kept}",
             None,
-        )
+        ),
     ]
-    assert entry(report, "2024-ives-workshop-paper").venue == "ICML Workshop"
 
 
 def test_venue_option_decides_for_unknown_venues() -> None:
@@ -475,7 +503,7 @@ def test_venue_option_decides_for_unknown_venues() -> None:
         33: "ICML Workshop",
     }
     assert report.problems[1].message == (
-        "'NeurPIS' is not a venue of taxonomy/venues.yaml (closest: 'NeurIPS'); "
+        "'NeurPIS' is not in taxonomy/venues.yaml (closest: 'NeurIPS'); "
         "recorded as 'NeurIPS Workshop' (--venue)"
     )
 
@@ -643,7 +671,7 @@ def test_command_dry_run_writes_nothing_and_exits_1_on_skips(papers: Path) -> No
     )
     assert result.exit_code == 1
     assert list(papers.iterdir()) == []
-    assert "7 entries: 1 created, 0 merged, 6 skipped (dry run: nothing written)." in result.stdout
+    assert "7 entries: 2 created, 0 merged, 5 skipped (dry run: nothing written)." in result.stdout
     assert "malformed.bib:21: skipped 'notitle2023': no title" in result.stdout
     assert "malformed.bib:35: eprint: 'not-an-id' is not an arXiv id" in result.stderr
 
@@ -713,7 +741,7 @@ def test_docs_example_output_is_what_the_command_prints(tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     args = ["import-bib", "refs.bib", "--out", "papers", "--dry-run", "--added", *command.split()]
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 1
+    assert result.exit_code == 0  # every entry accounted for
     printed = result.stdout.splitlines() + result.stderr.splitlines()
     assert sorted(printed) == sorted(shown)
 
@@ -781,3 +809,57 @@ def test_simple_names_are_split_as_bibtexparser_splits_them(name: str) -> None:
     fast = simple_name_parts(name)
     if fast is not None:
         assert fast == parse_single_name_into_parts(name)
+
+
+# -- what an entry implies, reported as inferred --------------------------------------------------
+
+
+def inferred(report) -> list[tuple[int, str, str, str]]:
+    return [(i.line, i.field, i.value, i.evidence) for i in report.inferred]
+
+
+def test_google_scholar_exports_and_implied_years_and_venues_are_reported_as_inferred() -> None:
+    report = run("scholar.bib")
+    assert not report.skipped and report.exit_code == 0
+    mass = entry(report, "2022-meng-mass-editing-memory-transformer")
+    # `journal = {arXiv preprint arXiv:X}` is a link and an arXiv venue, not "no link".
+    assert (mass.arxiv, mass.url, mass.venue) == (
+        "2210.07229",
+        "https://arxiv.org/abs/2210.07229",
+        "arXiv",
+    )
+    framework = entry(report, "2021-elhage-mathematical-framework-transformer-circuits")
+    assert framework.venue == "Blog" and framework.url is None and framework.needs == ["link"]
+    jonas = entry(report, "2017-jonas-could-neuroscientist-understand-microprocessor")
+    assert jonas.venue == "PLoS computational biology"  # kept as written
+    assert jonas.doi is None and jonas.needs == ["link"]
+    toy = entry(report, "2022-elhage-toy-models-superposition")
+    assert (toy.year, toy.venue) == (2022, "Blog")
+    refusal = entry(report, "2024-arditi-refusal-language-models-mediated-single")
+    assert (refusal.year, refusal.venue) == (2024, "arXiv")
+    assert inferred(report) == [
+        (1, "arxiv", "2210.07229", "from journal 'arXiv preprint arXiv:2210.07229'"),
+        (27, "year", "2022", "from the date '2022-09-14'"),
+        (
+            27,
+            "venue",
+            "Blog",
+            "from the url's host transformer-circuits.pub",
+        ),
+        (34, "year", "2024", "from the arXiv id 2406.11717 (the year it was first posted)"),
+        (34, "venue", "arXiv", "from the arXiv id 2406.11717 (an arXiv preprint)"),
+    ]
+    assert [i.id for i in report.inferred] == [mass.id, toy.id, toy.id, refusal.id, refusal.id]
+
+
+def test_one_exit_rule_skips_with_a_reason_exit_0_unreadable_entries_exit_1(
+    papers: Path,
+) -> None:
+    def exit_code(name: str) -> int:
+        args = ["import-bib", str(FIXTURES / name), "--out", str(papers), "--dry-run"]
+        return CliRunner().invoke(cli, args).exit_code
+
+    venues = run("venues.bib")
+    assert venues.skipped and not venues.unreadable and exit_code("venues.bib") == 0
+    malformed = run("malformed.bib")
+    assert malformed.unreadable == 3 and exit_code("malformed.bib") == 1

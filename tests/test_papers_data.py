@@ -63,6 +63,8 @@ def test_papers_that_introduce_a_short_name_carry_it(papers, paper_id, short_nam
 
 def test_every_circuit_discovery_paper_has_the_circuit_object(papers):
     """The rule of docs/data-quality.md: what circuit discovery finds is a circuit."""
-    missing = [p.id for p in papers if "circuit-discovery" in p.locate and "circuit" not in p.objects]
+    missing = [
+        p.id for p in papers if "circuit-discovery" in p.locate and "circuit" not in p.objects
+    ]
     assert missing == []
     assert sum("circuit" in p.objects for p in papers) >= 13

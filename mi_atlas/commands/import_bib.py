@@ -62,7 +62,8 @@ def _venue(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @click.option(
     "--venue",
     callback=_venue,
-    help="Venue for entries whose journal/booktitle is not on the list (or that name none).",
+    help="Venue for entries whose journal/booktitle is not on the list (instead of keeping it "
+    "as written) or that name none.",
 )
 @json_option
 def import_bib(
@@ -71,10 +72,18 @@ def import_bib(
     """Import the entries of a .bib FILE: each is created, merged into the entry of the same
     paper (filling what it lacks, never its tags) or skipped with a reason.
 
-    The entries that could be read are written even when others are skipped (exit 1 then,
-    each one listed); after fixing the file, running again merges instead of duplicating.
-    Existing files are never replaced; a merge that would fill in an existing entry rewrites
-    its file only with --overwrite.
+    A venue missing from taxonomy/venues.yaml is kept as written (reported); an entry with no
+    link is created with 'needs: [link]'; a year or venue the entry only implies (an arXiv id in
+    journal = {arXiv preprint arXiv:...}, a date, a publisher) is listed as inferred.
+
+    \b
+    Exit status (the same rule as import-awesome): 0 when every entry is accounted for
+    (created, merged, or skipped with its reason); 1 when some entry could not be read at all
+    (unbalanced braces, a missing comma the reader could not repair), the file holds no entry,
+    or --out holds invalid entries; 2 on a usage error. Entries that could be read are written
+    even then; after fixing the file, running again merges instead of duplicating. Existing
+    files are never replaced; a merge that would fill in an existing entry rewrites its file
+    only with --overwrite.
 
     Example: mi-atlas import-bib refs.bib --out papers --locate probing --dry-run
     """
@@ -105,7 +114,7 @@ def import_bib(
         emit_json({**report.to_json(), "dry_run": dry_run, "written": [str(p) for p in written]})
     else:
         _human(report, out_dir, dry_run)
-    sys.exit(1 if report.skipped or not report.items else 0)
+    sys.exit(report.exit_code)
 
 
 def _human(report, papers_dir: Path, dry_run: bool) -> None:
@@ -118,6 +127,8 @@ def _human(report, papers_dir: Path, dry_run: bool) -> None:
         click.echo(f"{source}:{line}: {text}")
     for problem in report.problems:
         click.echo(problem.render(source), err=True)
+    for value in report.inferred:
+        click.echo(value.render(source), err=True)
     if not report.items:
         click.echo(f"Error: no BibTeX entries found in {source}", err=True)
     tail = " (dry run: nothing written)" if dry_run else ""

@@ -18,6 +18,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .. import identity, links, texcodec
 from ..entries import make_id
@@ -28,7 +29,8 @@ from ..schema import SLUG, Paper
 from ..taxonomy import AXES, Taxonomy, load_taxonomy
 from .bibread import BibRecord, read_bib
 from .merge import merge_entry
-from .report import ImportReport, Item
+from .paper_links import arxiv_year, understand_link
+from .report import ImportReport, Inferred, Item
 from .venue import resolve_venue, suggest_venue
 
 ATLAS = "mi-atlas-"  # prefix of the fields `mi-atlas export bib` adds
@@ -122,8 +124,9 @@ def _import(path, papers_dir, taxonomy, tags, venue, today, overwrite) -> Import
     )
     for note in bib.notes:
         report.problem(note.line, note.field, note.message)
-    for failure in bib.failures:
+    for failure in bib.failures:  # entries the parser could not read at all: exit 1
         report.skipped.append(Item(failure.line, failure.title, None, failure.reason))
+        report.unreadable += 1
     volumes = [r for r in bib.records if r.crossref_from and r.entry_type in _VOLUME_TYPES]
     made: dict[int, str] = {}  # record line -> entry id it created or merged into
     for record in bib.records:
@@ -181,6 +184,7 @@ class _Builder:
         self.today = today
         self.overwrite = overwrite
         self.exported = False  # whether the record at hand comes from `mi-atlas export bib`
+        self.inferred: list[tuple[str, str, str]] = []  # (field, value, evidence) of the record
         self._venues: dict[str, str | None] = {}  # label -> venue; labels repeat a lot
 
     def skip(self, record: BibRecord, reason: str) -> None:
@@ -195,6 +199,7 @@ class _Builder:
 
     def place(self, record: BibRecord, known: _Known) -> str | None:
         """Create, merge or skip one record; returns the id it went into."""
+        self.inferred = []
         data = self.paper_data(record)
         if data is None:
             return None
@@ -221,7 +226,15 @@ class _Builder:
         known.add(paper, f"line {record.line}", keys)
         self.report.new_entries[new_id] = paper
         self.report.created.append(Item(record.line, paper.title, new_id))
+        self.report_inferred(record, new_id)
         return new_id
+
+    def report_inferred(self, record: BibRecord, pid: str, used=None) -> None:
+        """The inferred values of the record that went into entry `pid` (all of them, or
+        those in `used` for a merge, where the kept entry's values win)."""
+        for name, value, evidence in self.inferred:
+            if used is None or name in used:
+                self.report.inferred.append(Inferred(record.line, name, value, evidence, pid))
 
     def merge(self, record, paper, matches, known: _Known) -> str:
         kind, pid = matches[0]
@@ -235,6 +248,7 @@ class _Builder:
         curated = known.papers[pid]
         new = pid in self.report.new_entries
         result = merge_entry(_data(curated), _data(paper), same_import=new)
+        self.report_inferred(record, pid, result.filled)
         for conflict in result.conflicts:
             name = conflict.field.removeprefix("bibtex.")
             line = record.lines.get(_bib_field(name, record), record.line)
@@ -277,18 +291,12 @@ class _Builder:
         if not title:
             self.skip(record, "no title")
             return None
-        year = self.year(record, fields)
+        arxiv = self.arxiv(record, fields)
+        year = self.year(record, fields, arxiv)
         if year is None:
             return None
-        arxiv = self.arxiv(record, fields)
         doi = self.doi(record, fields)
         url = self.url(record, fields, doi, arxiv)
-        if url is None:
-            self.skip(
-                record,
-                "no link: no url, doi or arXiv eprint, and no web address in note or howpublished",
-            )
-            return None
         data: dict = {
             "id": "0-pending",  # replaced once the entry is known to be new
             "title": title,
@@ -297,6 +305,15 @@ class _Builder:
             "authors": record.names.get("author", []),
             "provenance": [{"source": self.source, "line": record.line}],
         }
+        if url is None:
+            # Title, year, venue and authors identify it; `mi-atlas enrich` can find the link.
+            data["needs"] = ["link"]
+            self.problem(
+                record,
+                None,
+                "no link (no url, doi or arXiv id, and no web address in note or howpublished): "
+                "created with 'needs: [link]'",
+            )
         if arxiv:
             data["arxiv"] = arxiv
         if doi:
@@ -305,7 +322,7 @@ class _Builder:
         if abstract := fields.pop("abstract", None):
             data["abstract"] = abstract
         self.atlas_fields(record, fields, data)
-        venue = data.get("venue") or self.venue_of(record, fields, arxiv)
+        venue = data.get("venue") or self.venue_of(record, fields, arxiv, url)
         if venue is None:
             return None
         data["venue"] = venue
@@ -314,19 +331,33 @@ class _Builder:
 
     # -- fields -----------------------------------------------------------------------------
 
-    def year(self, record: BibRecord, fields: dict) -> int | None:
+    def year(self, record: BibRecord, fields: dict, arxiv: str | None) -> int | None:
         text = fields.pop("year", "")
         source = "year"
         if not text and fields.get("date"):
             text, source = fields["date"], "date"
         m = re.search(r"(?<!\d)(\d{4})(?!\d)", text)
+        if not m and not text and arxiv and (posted := arxiv_year(arxiv)):
+            self.infer(
+                record, "year", posted, f"from the arXiv id {arxiv} (the year it was first posted)"
+            )
+            return posted
         if not m:
-            what = f"'{text}' is not a year" if text else "no year (neither year nor date)"
+            what = (
+                f"'{text}' is not a year"
+                if text
+                else "no year (neither year nor date, nor an arXiv id)"
+            )
             self.skip(record, what)
             return None
         if source == "year" and text.strip() != m.group(1):
             self.problem(record, "year", f"read '{text}' as {m.group(1)}")
+        if source == "date":
+            self.infer(record, "year", m.group(1), f"from the date '{text}'")
         return int(m.group(1))
+
+    def infer(self, record: BibRecord, field_name: str, value, evidence: str) -> None:
+        self.inferred.append((field_name, str(value), evidence))
 
     def arxiv(self, record: BibRecord, fields: dict) -> str | None:
         eprint = fields.get("eprint")
@@ -346,7 +377,10 @@ class _Builder:
         for name in ("url", "doi", "journal", "note", "number", "volume", "howpublished", "eid"):
             value = fields.get(name) or record.raw.get(name)
             if value and (m := _ARXIV_IN_TEXT.search(value)):
-                return links.clean_arxiv(m.group(1))
+                found = links.clean_arxiv(m.group(1))
+                if name not in ("url", "doi"):  # Google Scholar: journal = {arXiv preprint arXiv:X}
+                    self.infer(record, "arxiv", found, f"from {name} '{value}'")
+                return found
         return None
 
     def doi(self, record: BibRecord, fields: dict) -> str | None:
@@ -391,7 +425,7 @@ class _Builder:
         """OpenReview, ACL Anthology and code links: from the url and from links in text."""
         if self.exported:
             return
-        found = [links.parse_link(url)]
+        found = [links.parse_link(url)] if url else []
         for raw in record.raw.values():
             found += [links.parse_link(u) for u in texcodec.url_candidates(raw) if _good_url(u)]
         for info in found:
@@ -449,7 +483,12 @@ class _Builder:
             self._venues[label] = resolve_venue(self.tax, label)
         return self._venues[label]
 
-    def venue_of(self, record: BibRecord, fields: dict, arxiv: str | None) -> str | None:
+    def venue_of(self, record: BibRecord, fields: dict, arxiv: str | None, url) -> str | None:
+        """The venue the entry names (journal, booktitle, howpublished): the list's name for
+        it, else kept as written (reported, with the closest name of the list); `--venue`
+        decides for a venue the list lacks. With none named: `--venue`, or what the entry
+        implies (reported as inferred): publisher/institution/school, an arXiv id, a blog
+        host, a web page."""
         labels = [
             (name, fields[name])
             for name in _PRIMARY_VENUE_FIELDS
@@ -458,35 +497,49 @@ class _Builder:
         for _, label in labels:
             if name := self.resolve(label):
                 return name
-        for name in () if labels else _OTHER_VENUE_FIELDS:
-            if fields.get(name) and (venue := self.resolve(fields[name])):
-                return venue
-        unknown = ""
         if labels:
             where, label = labels[0]
-            suggestion = suggest_venue(self.tax, label)
-            hint = f" (closest: '{suggestion}')" if suggestion else ""
-            unknown = f"'{label}' is not a venue of taxonomy/venues.yaml{hint}"
-        fallback, because = None, ""
+            written = " ".join(label.split())
+            closest = suggest_venue(self.tax, written)  # peels "Proceedings of the ..."
+            message, suggestion = self.tax.venues.note(written, closest) or ("", None)
+            if self.venue:
+                hint = f" (closest: '{suggestion}')" if suggestion else ""
+                message = f"'{written}' is not in taxonomy/venues.yaml{hint}"
+                self.problem(
+                    record, where, f"{message}; recorded as '{self.venue}' (--venue)", suggestion
+                )
+                return self.venue
+            self.problem(record, where, message, suggestion)
+            return written
         if self.venue:
-            fallback, because = self.venue, "--venue"
-        elif arxiv:
-            fallback, because = "arXiv", "it has an arXiv id"
-        elif not labels and record.entry_type in _WEB_TYPES and "Blog" in self.tax.venues.by_name:
+            return self.venue
+        for name in _OTHER_VENUE_FIELDS:
+            if fields.get(name) and (venue := self.resolve(fields[name])):
+                self.infer(record, "venue", venue, f"from {name} '{fields[name]}'")
+                return venue
+        if arxiv:
+            self.infer(record, "venue", "arXiv", f"from the arXiv id {arxiv} (an arXiv preprint)")
+            return "arXiv"
+        if url and (link := understand_link(url)).venue and link.venue in self.tax.venues.by_name:
+            host = urlsplit(url).netloc.lower().removeprefix("www.")
+            self.infer(record, "venue", link.venue, f"from the url's host {host}")
+            return link.venue
+        if record.entry_type in _WEB_TYPES and "Blog" in self.tax.venues.by_name:
+            self.infer(
+                record, "venue", "Blog", f"from the entry type @{record.entry_type} with no venue"
+            )
             return "Blog"  # a web page or report with no venue: what the Blog venue is for
-        if fallback is None:
-            self.skip(
-                record,
-                f"{where} {unknown}; add it there or pass --venue"
-                if labels
-                else "no venue: no journal, booktitle or howpublished, and no arXiv id; pass --venue",
-            )
-            return None
-        if labels:
-            self.problem(
-                record, where, f"{unknown}; recorded as '{fallback}' ({because})", suggestion
-            )
-        return fallback
+        for name in ("school", *_OTHER_VENUE_FIELDS):
+            if value := fields.get(name):
+                written = " ".join(value.split())
+                self.infer(record, "venue", written, f"from {name} (no journal or booktitle)")
+                return written
+        self.skip(
+            record,
+            "no venue: no journal, booktitle, howpublished, publisher or school, no arXiv id "
+            "and no link that implies one; pass --venue",
+        )
+        return None
 
     def extras(self, record: BibRecord, fields: dict, venue: str) -> dict[str, str]:
         extras: dict[str, str] = {}
@@ -502,11 +555,12 @@ class _Builder:
         for name, people in record.names.items():
             if name != "author" and people:
                 extras[name] = " and ".join(people)
-        full = self.tax.venues.by_name[venue].full
-        for name in ("booktitle", "journal"):
+        known = self.tax.venues.by_name.get(venue)
+        # A venue the list lacks is written back from the entry's `venue` (as howpublished).
+        full, kind = (known.full, known.kind) if known else (venue, "other")
+        for name in ("booktitle", "journal") if known else ("howpublished",):
             if extras.get(name) == full:  # what `export bib` writes for the venue anyway
                 del extras[name]
-        kind = self.tax.venues.by_name[venue].kind
         if record.entry_type != default_entry_type(extras, kind):
             extras["entrytype"] = record.entry_type
         return extras
