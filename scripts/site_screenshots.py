@@ -1,7 +1,9 @@
-"""Screenshots of the real site for the docs: build it from `papers/`, open four pages in
-headless Chromium (Debian's /usr/bin/chromium) and save them to docs/assets/screenshots/.
+"""Screenshots of the real site for the docs: build it from `papers/` and the run documents in
+`.mi-atlas-cache/runs` (run `mi-atlas run --all` first), open five pages in headless Chromium
+(Debian's /usr/bin/chromium), one of them in the dark scheme, and save them to
+docs/assets/screenshots/.
 
-Usage: .venv/bin/python scripts/site_screenshots.py
+Usage: .venv/bin/mi-atlas run --all && .venv/bin/python scripts/site_screenshots.py
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "assets" / "screenshots"
+# name -> (page, colour scheme, element scrolled to the top, or None)
 PAGES = {
-    "home": "index.html",
-    "explorer": "explorer.html?search=refusal",
-    "node": "taxonomy/locate/causal-attribution.html",
-    "paper": "papers/2022-locating-editing-factual-associations-gpt.html",
+    "home": ("index.html", "light", None),
+    "explorer": ("explorer.html?search=refusal", "light", None),
+    "node": ("taxonomy/locate/causal-attribution.html", "light", None),
+    "node-dark": ("taxonomy/locate/causal-attribution.html", "dark", "#reference-implementation"),
+    "paper": ("papers/2022-locating-editing-factual-associations-gpt.html", "light", None),
 }
 
 
@@ -35,8 +39,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
-        # Zoo results from the cache only (`mkdocs build` fills it): a screenshot runs no model.
-        env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "MI_ATLAS_RESULTS": "cache"}
+        # The build reads the run documents of `mi-atlas run --all`: a screenshot runs no model.
+        env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
         subprocess.run(
             [sys.executable, "-m", "mkdocs", "build", "-q", "-d", str(site)],
             check=True,
@@ -56,12 +60,15 @@ def main() -> None:
                       "--disable-background-networking", "--disable-component-update",
                       "--disable-sync"],
             )  # fmt: skip
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            for name, path in PAGES.items():
-                page.goto(base + path)
+            for name, (path, scheme, anchor) in PAGES.items():
+                page = browser.new_page(
+                    viewport={"width": 1280, "height": 860}, color_scheme=scheme
+                )
+                page.goto(base + path + (anchor or ""))
                 page.wait_for_load_state("load")
                 page.wait_for_timeout(300)  # let Material settle (sidebars, copy buttons)
                 page.screenshot(path=str(OUT / f"{name}.png"))
+                page.close()
                 print(OUT / f"{name}.png")
             browser.close()
         server.shutdown()
