@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from pathlib import Path
 from typing import Any
 
 import click
 
 from .options import emit_json, fail, json_option
+from .own_model import own_model_options, run_on_task
 
 INSTALL_HINT = "pip install -c constraints.txt '.[impls]'"
 
@@ -75,14 +77,28 @@ def list_(as_json: bool) -> None:
 @click.command()
 @click.argument("name")
 @click.option(
-    "--model", "model", default=None, help="Zoo model to run on (default: the method's own)."
+    "--model",
+    "model",
+    default=None,
+    help="Zoo model to run on (default: the method's own); with --task, any model: a zoo name, "
+    "a Hugging Face folder or hub id, or a TransformerLens-native folder.",
 )
+@own_model_options
 @json_option
-def run(name: str, model: str | None, as_json: bool) -> None:
+def run(name: str, model: str | None, as_json: bool, task: Path | None, **own: Any) -> None:
     """Run a method, recipe or check on a zoo model and print its result and the ground truth.
 
+    With --task FILE, run a locate or steer method on any model and the task's prompts
+    (docs/own-model.md).
+
     Example: mi-atlas run zoo-check --model induction --json
+
+    Example: mi-atlas run causal-attribution --model induction --task tasks/induction.yaml --json
     """
+    if task is not None:
+        _registry()  # the impls extra must be installed
+        run_on_task(name, model, task, as_json, **own)
+        return
     registry = _registry()
     from reference_impls import zoo
 

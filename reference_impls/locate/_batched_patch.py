@@ -26,10 +26,13 @@ References:
 
 from __future__ import annotations
 
+import contextvars
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -46,6 +49,61 @@ GroupHook = Callable[[Tensor], Tensor]
 
 _EMBEDDING_STAGE = ("hook_embed", "hook_pos_embed", "hook_tokens", "embed.", "pos_embed.")
 DEFAULT_CHUNK = 256  # patched copies per forward: memory is about (1 + chunk) x one forward
+
+
+@dataclass(frozen=True)
+class SweepLimits:
+    """How sweeps run: a memory budget for one forward's activations, and a progress bar."""
+
+    max_bytes: int | None = None  # None: chunks of the caller's chunk_size
+    progress: bool = False  # a progress bar on stderr
+
+
+_LIMITS: contextvars.ContextVar[SweepLimits] = contextvars.ContextVar(
+    "sweep_limits",
+    default=SweepLimits(),  # noqa: B039 (frozen, never mutated)
+)
+
+
+@contextmanager
+def sweep_limits(max_bytes: int | None = None, progress: bool = False) -> Iterator[None]:
+    """Run the sweeps in the block within `max_bytes` of activations, with a progress bar.
+
+    Every batched sweep (`patch_sweep`, edge patching, integrated gradients' path) lowers its
+    copies per forward to what the budget holds (`copies_per_forward`) instead of failing.
+    """
+    token = _LIMITS.set(SweepLimits(max_bytes, progress))
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def copies_per_forward(model: Any, rows: int, n_pos: int, chunk_size: int, extra: int = 0) -> int:
+    """`chunk_size`, lowered so one forward of that many copies fits the sweep's memory budget.
+
+    The estimate per copy is its `rows` x `n_pos` activations live at once in inference mode:
+    a few residual-width tensors, the MLP's hidden layer, one attention pattern row per head,
+    and the logits with the metric's log-softmax (float32), plus `extra` values per row and
+    position the caller keeps (edge patching's writer outputs).
+    """
+    budget = _LIMITS.get().max_bytes
+    if budget is None:
+        return chunk_size
+    cfg = model.cfg
+    element = next(model.parameters()).element_size()
+    per_position = 8 * cfg.d_model + 2 * cfg.d_mlp + 3 * cfg.n_heads * n_pos + extra
+    per_copy = rows * n_pos * (per_position * element + 3 * cfg.d_vocab * 4)
+    # the unpatched and source groups ride along in every forward
+    return max(1, min(chunk_size, budget // per_copy - 2))
+
+
+def progress_bar(total: int, what: str) -> Any:
+    """A tqdm bar on stderr when the sweep limits ask for one (never on stdout)."""
+    from tqdm.auto import tqdm
+
+    show = _LIMITS.get().progress and total > 1
+    return tqdm(total=total, desc=what, unit="copy", file=sys.stderr, disable=not show, leave=False)
 
 
 def hook_layer(model: Any, hook_name: str) -> int:
@@ -197,20 +255,30 @@ def patch_sweep(
     joins = [earliest_layer(model, sites) for sites in patch_sets]
     order = sorted((i for i in range(n_sets) if not unreachable[i]), key=joins.__getitem__)
     first_copy = 2 if in_batch else 1
-    with torch.inference_mode():
-        for start in range(0, max(len(order), 1), chunk_size):
+    chunk_size = copies_per_forward(model, tokens.shape[0], n_pos, chunk_size)
+    start = 0
+    with torch.inference_mode(), progress_bar(len(order), "patching") as bar:
+        while start == 0 or start < len(order):  # one forward even with nothing to patch
             chunk = order[start : start + chunk_size]
             group_hooks = _where_hooks([patch_sets[i] for i in chunk], source, first_copy)
-            logits = run_copies(
-                model,
-                tokens,
-                [joins[i] for i in chunk],
-                group_hooks,
-                base_hooks,
-                extra=source if in_batch else None,
-            )
+            try:
+                logits = run_copies(
+                    model,
+                    tokens,
+                    [joins[i] for i in chunk],
+                    group_hooks,
+                    base_hooks,
+                    extra=source if in_batch else None,
+                )
+            except torch.OutOfMemoryError:
+                if chunk_size == 1:
+                    raise
+                chunk_size //= 2  # the estimate was too generous for this device: halve
+                continue
             values = metric(logits).float()  # (groups, batch)
-            out[chunk] = values[first_copy:]
+            out[chunk] = values[first_copy:].to(out.device)
+            start += max(len(chunk), 1)
+            bar.update(len(chunk))
     unpatched = values[0]
     out[[i for i in range(n_sets) if unreachable[i]]] = unpatched
     return out, unpatched, values[1] if in_batch else None

@@ -42,7 +42,14 @@ from torch import Tensor
 
 from reference_impls import addressing as A
 from reference_impls.locate import _zoo_runs as _zoo
-from reference_impls.locate._batched_patch import DEFAULT_CHUNK, Metric, hook_layer, run_copies
+from reference_impls.locate._batched_patch import (
+    DEFAULT_CHUNK,
+    Metric,
+    copies_per_forward,
+    hook_layer,
+    progress_bar,
+    run_copies,
+)
 from reference_impls.locate._per_head import PerHead, per_head_hooks
 from reference_impls.locate.metrics import CenteredLogit
 from reference_impls.locate.scores import Scores
@@ -222,13 +229,22 @@ def edge_patching(
     joins the batch at the block of its earliest cut reader; `chunk_size` copies per forward.
     Returns the per-example metric of every set and of the run with only `removed` cut.
     """
+    # every group keeps each writer's output (batch, pos, d_model): count it in the budget
+    n_writers = 1 + model.cfg.n_layers * (model.cfg.n_heads + 1)
+    chunk_size = copies_per_forward(
+        model, *clean_tokens.shape, chunk_size, extra=n_writers * model.cfg.d_model
+    )
     if len(cut_sets) > chunk_size:
-        parts = [
-            edge_patching(
-                model, clean_tokens, corrupted_tokens, cut_sets[i : i + chunk_size], metric, removed
-            )
-            for i in range(0, len(cut_sets), chunk_size)
-        ]
+        parts = []
+        with progress_bar(len(cut_sets), "edge patching") as bar:
+            for i in range(0, len(cut_sets), chunk_size):
+                part = cut_sets[i : i + chunk_size]
+                parts.append(
+                    edge_patching(
+                        model, clean_tokens, corrupted_tokens, part, metric, removed, chunk_size
+                    )
+                )
+                bar.update(len(part))
         return torch.cat([values for values, _ in parts]), parts[0][1]
     g = graph(model)
     writers, readers = list(g.writers), list(g.readers)

@@ -30,7 +30,13 @@ from torch import Tensor
 from reference_impls import addressing as A
 from reference_impls.addressing import Site
 from reference_impls.locate import _zoo_runs as _zoo
-from reference_impls.locate._batched_patch import DEFAULT_CHUNK, Metric, hook_layer, run_copies
+from reference_impls.locate._batched_patch import (
+    DEFAULT_CHUNK,
+    Metric,
+    copies_per_forward,
+    hook_layer,
+    run_copies,
+)
 from reference_impls.locate.metrics import CenteredLogit
 from reference_impls.locate.scores import Scores
 from reference_impls.registry import register_method
@@ -102,7 +108,9 @@ def integrated_gradients(
 
     meta_hooks: dict[str, dict[str, Any]] = {}
     attributions: dict[str, Tensor] = {}
-    per_forward = max(1, chunk_size // n)  # hooks whose paths share one forward and backward
+    # hooks whose paths share one forward and backward (which keeps about 2x the activations)
+    fits = copies_per_forward(model, 2 * tokens.shape[0], tokens.shape[1], chunk_size)
+    per_forward = max(1, fits // n)
     for start in range(0, len(hooks), per_forward):
         chunk = hooks[start : start + per_forward]
         group_hooks = {h: interpolate(h, 1 + i * n) for i, h in enumerate(chunk)}

@@ -76,3 +76,29 @@ class CenteredLogit:
 
     def __call__(self, logits: Float[Tensor, "*copies batch pos vocab"]) -> Tensor:
         return _answer_logits(logits, self.answer, self.pos) - logits[..., self.pos, :].mean(-1)
+
+
+@dataclass(frozen=True)
+class AnswerLogit:
+    """logit(answer) at position `pos`, per example (the raw logit, not centred)."""
+
+    answer: Int[Tensor, " batch"]
+    pos: int = -1
+
+    def __call__(self, logits: Float[Tensor, "*copies batch pos vocab"]) -> Tensor:
+        return _answer_logits(logits, self.answer, self.pos)
+
+
+@dataclass(frozen=True)
+class NegativeKL:
+    """-KL(reference || run) at position `pos`, per example: 0 where the run's next-token
+    distribution equals the reference run's (the clean run), negative elsewhere, so that higher
+    means "more like clean" as for the other metrics."""
+
+    reference: Float[Tensor, "batch vocab"]  # the reference run's log-probabilities at `pos`
+    pos: int = -1
+
+    def __call__(self, logits: Float[Tensor, "*copies batch pos vocab"]) -> Tensor:
+        run = torch.log_softmax(logits[..., self.pos, :].float(), dim=-1)
+        ref = self.reference.to(run.device)
+        return -(ref.exp() * (ref - run)).sum(dim=-1)

@@ -81,12 +81,21 @@ def _unknown(name: str) -> str:
     return f"{name!r} is not a zoo model{hint}; zoo models: {', '.join(valid)}"
 
 
-def load(name_or_path: str | Path, device: str = "cpu", compatibility_mode: bool = True) -> Any:
+def load(
+    name_or_path: str | Path,
+    device: str = "cpu",
+    compatibility_mode: bool = True,
+    dtype: Any = None,
+    device_map: str | dict[str, Any] | None = None,
+) -> Any:
     """Load a zoo model, a local checkpoint directory or a Hugging Face Hub model as a bridge.
 
     Zoo names never touch the network. Any other name goes to the Hub through the same code;
     when that fails (offline, or no such model) a HubUnavailableError says so in one sentence.
     `compatibility_mode` (default) gives HookedTransformer hook names and processed weights.
+    `dtype` (a torch dtype; default float32) and `device_map` (accelerate's, e.g. "auto" or
+    {"": "cpu"}: the Hugging Face model is placed before it is bridged) are passed to
+    `from_pretrained`.
     """
     name = str(name_or_path)
     if name in names():
@@ -96,7 +105,7 @@ def load(name_or_path: str | Path, device: str = "cpu", compatibility_mode: bool
     else:
         source, local = name, False
     try:
-        hf_model, tokenizer = _load_hf(source, local)
+        hf_model, tokenizer = _load_hf(source, local, dtype, device_map)
     except OSError as exc:
         if local:
             raise ZooError(
@@ -106,19 +115,28 @@ def load(name_or_path: str | Path, device: str = "cpu", compatibility_mode: bool
             f"could not load {name!r} from the Hugging Face Hub (offline, or no such model: "
             f"{_first_line(exc)}); zoo models load offline: {', '.join(names())}"
         ) from exc
-    return _bridge(source, hf_model, tokenizer, device, compatibility_mode)
+    # accelerate placed a device-mapped model already: the bridge must not move it
+    placed = None if device_map is not None else device
+    return _bridge(source, hf_model, tokenizer, placed, compatibility_mode, dtype)
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
 
 
-def _load_hf(source: str, local: bool) -> tuple[Any, Any]:
+def _load_hf(
+    source: str, local: bool, dtype: Any = None, device_map: str | dict[str, Any] | None = None
+) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
     # eager attention: the bridge forces it too, so HF and bridged logits agree
+    extra = {} if device_map is None else {"device_map": device_map}
     hf_model = AutoModelForCausalLM.from_pretrained(
-        source, local_files_only=local, attn_implementation="eager"
+        source,
+        local_files_only=local,
+        attn_implementation="eager",
+        dtype=dtype if dtype is not None else "float32",
+        **extra,
     )
     if local:
         # the bridge needs a tokenizer loaded from disk (an in-memory one lacks name_or_path)
@@ -129,12 +147,22 @@ def _load_hf(source: str, local: bool) -> tuple[Any, Any]:
 
 
 def _bridge(
-    source: str, hf_model: Any, tokenizer: Any, device: str, compatibility_mode: bool
+    source: str,
+    hf_model: Any,
+    tokenizer: Any,
+    device: str | None,
+    compatibility_mode: bool,
+    dtype: Any = None,
 ) -> Any:
+    import torch
     from transformer_lens.model_bridge import TransformerBridge
 
     bridge = TransformerBridge.boot_transformers(
-        source, hf_model=hf_model, tokenizer=tokenizer, device=device
+        source,
+        hf_model=hf_model,
+        tokenizer=tokenizer,
+        device=device,
+        dtype=dtype if dtype is not None else torch.float32,
     )
     if compatibility_mode:
         bridge.enable_compatibility_mode(disable_warnings=True)
