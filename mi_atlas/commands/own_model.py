@@ -111,7 +111,11 @@ def run_on_task(
     try:
         check_method(name)
         budget = loading.memory_budget(max_memory, device)
-        # some loaders print to stdout; keep stdout for the document
+        # some loaders print to stdout; keep stdout for the document, and stderr for the
+        # sweep's progress and the errors (no per-file weight-loading bars)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         with contextlib.redirect_stdout(sys.stderr):
             doc = run_task(
                 name,
