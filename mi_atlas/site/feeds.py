@@ -12,13 +12,31 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from ..schema import Paper
-from .catalog import added_date
+from ..taxonomy import AXES, Taxonomy
+from .catalog import AXIS_LABELS, added_date
 
 ATOM = "http://www.w3.org/2005/Atom"
 
 
 def _stamp(day: dt.date) -> str:
     return f"{day.isoformat()}T00:00:00Z"
+
+
+def paper_summary(paper: Paper, taxonomy: Taxonomy) -> str:
+    """An entry's summary: its one-line TL;DR or abstract, else what the index knows of it
+    (authors, venue, year and tags), so a feed reader always has a line to show."""
+    if paper.tldr or paper.abstract:
+        return paper.tldr or paper.abstract or ""
+    authors = paper.authors[:3]
+    parts = [", ".join(authors) + (" et al." if len(paper.authors) > 3 else "")] if authors else []
+    parts.append(f"{paper.venue} {paper.year}")
+    for axis in AXES:
+        names = [taxonomy[axis].nodes[tag].name for tag in getattr(paper, axis)]
+        if names:
+            parts.append(f"{AXIS_LABELS[axis]}: {', '.join(names)}")
+    if paper.aka:
+        parts.append("Also known as: " + ", ".join(paper.aka))
+    return ". ".join(parts) + "."
 
 
 def atom_feed(
@@ -30,9 +48,11 @@ def atom_feed(
     site_url: str,
     home_path: str,
     subtitle: str = "",
+    summarise=None,
 ) -> str:
     """The feed at `feed_path` (site-relative) listing `papers`; `page_url(paper)` is a paper's
-    page path relative to the site root."""
+    page path relative to the site root; `summarise(paper)` gives an entry's summary (by
+    default its TL;DR or abstract, if any)."""
     papers = list(papers)
 
     def absolute(path: str) -> str:
@@ -70,7 +90,7 @@ def atom_feed(
         sub(entry, "updated", _stamp(added_date(paper)))
         for name in paper.authors:
             sub(sub(entry, "author"), "name", name)
-        summary = paper.tldr or paper.abstract
+        summary = summarise(paper) if summarise else (paper.tldr or paper.abstract)
         if summary:
             sub(entry, "summary", summary, type="text")
         sub(entry, "category", term=paper.venue, label=f"{paper.venue} {paper.year}")

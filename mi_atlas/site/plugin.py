@@ -357,6 +357,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             page_url=lambda paper: router.url(routes.paper(paper.id)),
             site_url=config.site_url or "",
             home_path=router.url(home),
+            summarise=lambda paper: feeds.paper_summary(paper, self.site.catalog.taxonomy),
         )
         return File.generated(config, src, content=content)
 

@@ -6,6 +6,9 @@
  * "SAE", "ACDC" are aliases in taxonomy/*.yaml), its venue, summary and abstract. Exact and
  * prefix matches are tried first; typo tolerance (one edit, words of five letters or more)
  * is only a fallback when they find nothing, so "induction" never turns into "reduction".
+ * A query of several words that is one whole short name or alias ("activation patching")
+ * ranks the papers that carry that very phrase first, before those that merely hold both
+ * words ("attribution patching" next to "activations").
  * `window.MI_ATLAS_SEARCH(DATA)` returns { search(query) -> Map(paper index -> score),
  * ready() -> milliseconds it took to build }; explorer.js calls it on first use.
  */
@@ -13,6 +16,10 @@
   "use strict";
 
   var FIELDS = ["t", "k", "a", "n", "v", "m", "x"];
+  // Word characters of a phrase, run together: "Activation Patching" -> "activationpatching".
+  function joined(text) {
+    return fold(text).replace(/[\s\p{P}]+/gu, "");
+  }
   var BOOST = { t: 4, k: 4, a: 3, n: 1.5, v: 1, m: 1, x: 0.5 };
 
   // Case and accents never matter: "Libovicky" finds "Libovický".
@@ -25,7 +32,7 @@
     var text = {};
     DATA.axes.forEach(function (axis) {
       axis.nodes.forEach(function (node) {
-        text[axis.key + "/" + node.id] = [node.name].concat(node.aliases || []).join(" ; ");
+        text[axis.key + "/" + node.id] = [node.name].concat(node.aliases || []);
       });
     });
     return text;
@@ -34,6 +41,17 @@
   window.MI_ATLAS_SEARCH = function (DATA) {
     var tags = tagText(DATA);
     var keys = DATA.axes.map(function (axis) { return axis.key; });
+    // Each paper's whole short names and tag names, as joined phrases (see joined()).
+    var phrases = DATA.papers.map(function (p) {
+      var set = {};
+      (p.k || []).forEach(function (name) { set[joined(name)] = true; });
+      keys.forEach(function (key) {
+        (p[key] || []).forEach(function (id) {
+          (tags[key + "/" + id] || []).forEach(function (name) { set[joined(name)] = true; });
+        });
+      });
+      return set;
+    });
     var index = new window.MiniSearch({
       idField: "id",
       fields: FIELDS,
@@ -49,7 +67,7 @@
         if (field === "n") {
           var parts = [];
           keys.forEach(function (key) {
-            (p[key] || []).forEach(function (id) { parts.push(tags[key + "/" + id] || ""); });
+            (p[key] || []).forEach(function (id) { parts.push((tags[key + "/" + id] || []).join(" ; ")); });
           });
           return parts.join(" ; ");
         }
@@ -78,8 +96,16 @@
       ready: function () { return built; },
       search: function (query) {
         var hits = run(query);
-        if (hits.size) return hits;
-        return run(query, { fuzzy: function (term) { return term.length >= 5 ? 1 : false; } });
+        if (!hits.size) {
+          return run(query, { fuzzy: function (term) { return term.length >= 5 ? 1 : false; } });
+        }
+        var phrase = joined(query);
+        if (/\s/.test(query.trim()) && phrase) {
+          var top = 0;
+          hits.forEach(function (score) { top = Math.max(top, score); });
+          hits.forEach(function (score, n) { if (phrases[n][phrase]) hits.set(n, score + top); });
+        }
+        return hits;
       },
     };
   };
