@@ -416,8 +416,8 @@ def explorer_page(site: Site, src: str) -> str:
     return f"""<div class="mi-explorer" id="mi-explorer" data-paper-href="{text(paper_href)}" data-node-href="{text(node_href)}">
 <h1 id="title">Explorer</h1>
 <div class="mi-explorer__bar">
-<label class="mi-sr-only" for="mi-q">Search titles, authors and abstracts</label>
-<input id="mi-q" class="mi-explorer__search" type="search" placeholder="Search titles, authors and abstracts" autocomplete="off" spellcheck="false">
+<label class="mi-sr-only" for="mi-q">{SEARCH_HINT}</label>
+<input id="mi-q" class="mi-explorer__search" type="search" placeholder="{SEARCH_HINT}" autocomplete="off" spellcheck="false">
 <button type="button" id="mi-filters-open" class="md-button mi-explorer__toggle" aria-controls="mi-filters-panel" aria-expanded="false">Filters<span id="mi-filters-active" class="mi-explorer__active"></span></button>
 <label class="mi-explorer__sort">Sort <select id="mi-sort">
 <option value="relevance">relevance</option><option value="newest">newest first</option>
@@ -446,6 +446,7 @@ def explorer_page(site: Site, src: str) -> str:
 </div>
 <script src="{asset("vendor/minisearch.js")}"></script>
 <script src="{asset("papers.js")}"></script>
+<script src="{asset("search.js")}"></script>
 <script src="{asset("explorer.js")}"></script>
 <script src="{asset("explorer-drawer.js")}"></script>
 <script src="{asset("bibtex.js")}" defer></script>
