@@ -27,6 +27,9 @@ class AtlasConfig(Config):
     # authors, abstracts) far better, and at 10,000 papers Material's search index would add
     # megabytes that every reader's browser loads on every page.
     search_papers = Type(bool, default=False)
+    # Material requests its search index on every page view; with this, only once the reader
+    # goes to the search box (assets/search-on-demand.js). Measured in docs/about.md.
+    search_on_demand = Type(bool, default=True)
 
     # The run documents shown on node pages and the scoreboard: the folder `mi-atlas run --all
     # --out DIR` writes (relative to mkdocs.yml). The build only reads it (docs/results.md).

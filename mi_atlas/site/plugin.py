@@ -46,6 +46,7 @@ ASSETS = (
     "tables.js",
     "explorer.js",
     "explorer-drawer.js",
+    "search-on-demand.js",
     "search.js",
     "vendor/minisearch.js",
     "vendor/LICENSE-minisearch.txt",
@@ -56,6 +57,7 @@ DESCRIPTIONS = {
     scoreboard.ROUTE: "Every reference implementation run on a zoo model with planted structure: "
     "what it found, its control, and whether it recovered the planted truth.",
 }
+SEARCH_BUNDLE = "assets/javascripts/bundle."  # Material's main script, in every page it renders
 MARKER = re.compile(r"<!--\s*mi-atlas:([a-z0-9:-]+)\s*-->")
 LATE = "late-"  # markers whose HTML is inserted into the finished page, not the content
 
@@ -77,6 +79,7 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
     def __init__(self) -> None:
         self.generated: dict[str, GeneratedPage] = {}  # src path -> page, for this build
         self.site: Site | None = None
+        self.search_on_demand = False
 
     # -- mkdocs events, in the order mkdocs calls them ------------------------------------
 
@@ -102,6 +105,11 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             config.edit_uri = f"{repo_url.rstrip('/')}/edit/{self.config.repo_branch}/{docs}/"
         config.extra_css.append(f"{routes.ASSETS}/mi-atlas.css")
         config.extra_javascript.append(f"{routes.ASSETS}/tables.js")
+        # Material's bundle requests the search index as it runs: the script that holds the
+        # request back goes in before it (on_post_page), not among the extra scripts after it.
+        self.search_on_demand = self.config.search_on_demand and any(
+            name in config.plugins for name in ("search", "material/search")
+        )
         if config.nav is not None:
             config.nav = self._expand_nav(config.nav, self.taxonomy)
         return config
@@ -204,6 +212,8 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
         return MARKER.sub(fill, html)
 
     def on_post_page(self, output: str, *, page: Page, config: MkDocsConfig) -> str:
+        if self.search_on_demand:
+            output = self._insert_search_on_demand(output)
         # Long paper tables go in after the template and the search indexer have seen the page:
         # neither needs them, and at 10,000 papers copying them costs more than the rest.
         generated = self.generated.get(page.file.src_uri)
@@ -211,6 +221,12 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
             return output
         slots = generated.slots()
         return MARKER.sub(lambda m: slots.get(m.group(1), m.group(0)), output)
+
+    def on_post_template(self, output_content: str, *, template_name: str, config: MkDocsConfig):
+        # The 404 page is a theme template, not a page: it has a search box too.
+        if self.search_on_demand and template_name == "404.html":
+            return self._insert_search_on_demand(output_content)
+        return output_content
 
     def on_page_context(self, context, *, page: Page, config: MkDocsConfig, nav):
         generated = self.generated.get(page.file.src_uri)
@@ -362,6 +378,17 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
         return File.generated(config, src, content=content)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _insert_search_on_demand(self, output: str) -> str:
+        """`output` with assets/search-on-demand.js loaded just before Material's bundle."""
+        bundle = output.find(SEARCH_BUNDLE)
+        tag = output.rfind('<script src="', 0, bundle) if bundle >= 0 else -1
+        if tag < 0:
+            return output  # not a page Material rendered
+        # The bundle's own URL prefix (relative on pages, absolute on the 404 page).
+        base = output[tag + len('<script src="') : bundle]
+        src = f"{base}{routes.ASSETS}/search-on-demand.js"
+        return f'{output[:tag]}<script src="{src}"></script>{output[tag:]}'
 
     def _read_runs(self) -> RunFolder:
         try:
