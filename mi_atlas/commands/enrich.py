@@ -13,7 +13,7 @@ from ..index import display_path, load_index
 from ..taxonomy import TaxonomyError, load_taxonomy
 from .options import emit_json, fail, json_option, papers_option, report_problems
 
-SOURCES = ("arxiv", "crossref", "openalex")
+SOURCES = ("arxiv", "openalex")
 
 
 def _sources(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -45,7 +45,7 @@ def _sources(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     "--cache",
     "cache_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".cache/mi-atlas/enrich"),
+    default=Path(".mi-atlas-cache/enrich"),
     show_default=True,
     help="Where online answers are kept; a rerun reuses them (resumes).",
 )
@@ -53,7 +53,7 @@ def _sources(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
 @click.option(
     "--mailto",
     envvar="MI_ATLAS_MAILTO",
-    help="Contact address sent to Crossref and OpenAlex (their polite pools); or MI_ATLAS_MAILTO.",
+    help="Contact address sent to OpenAlex (its polite pool); or MI_ATLAS_MAILTO.",
 )
 @json_option
 def enrich_command(facts_file, papers_dir, dry_run, sources, cache_dir, limit, mailto, as_json):
@@ -84,8 +84,14 @@ def enrich_command(facts_file, papers_dir, dry_run, sources, cache_dir, limit, m
         source = display_path(facts_file)
         label = f"{facts_file.resolve().parent.name}/{facts_file.name}"
     else:
-        from ..enrich.online import Offline, lookup
+        try:
+            from ..enrich.online import Offline, lookup, require_clients
 
+            require_clients()
+        except ImportError as exc:
+            fail(
+                f"online enrichment needs the enrich extra ({exc.name} is missing): pip install 'mi-atlas[enrich]'"
+            )
         try:
             facts, problems = lookup(
                 index.papers, sources=sources, cache_dir=cache_dir, limit=limit, mailto=mailto
