@@ -13,6 +13,7 @@ from run_docs import write_runs
 from site_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    REPO,
     SITE_PATH,
     SiteData,
     build_site,
@@ -47,6 +48,12 @@ def built_site(site_data: SiteData) -> Path:
         site_data.root / "site",
         runs_dir=site_data.root / "runs",
     )
+
+
+@pytest.fixture(scope="session")
+def real_site(tmp_path_factory) -> Path:
+    """The repository's own papers/ and taxonomy/, built (no run documents)."""
+    return build_site(REPO / "papers", REPO / "taxonomy", tmp_path_factory.mktemp("real") / "site")
 
 
 class _SiteHandler(http.server.SimpleHTTPRequestHandler):

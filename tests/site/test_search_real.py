@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from site_support import REPO, build_site
+from site_support import REPO
 
 from mi_atlas.index import load_index
 
@@ -24,11 +24,6 @@ ARDITI = "2024-refusal-language-models-mediated-single"
 CAA = "2024-steering-llama-2-contrastive-activation"
 LAPE = "2024-language-specific-neurons-key-multilingual"
 KV_REDUCTION = "2024-attention-score-need-token-importance"  # "... in KV Cache Reduction"
-
-
-@pytest.fixture(scope="module")
-def real_site(tmp_path_factory) -> Path:
-    return build_site(REPO / "papers", REPO / "taxonomy", tmp_path_factory.mktemp("real") / "site")
 
 
 @pytest.fixture(scope="module")

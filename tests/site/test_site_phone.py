@@ -5,6 +5,7 @@ the first papers on the first screen, with its filters in a drawer."""
 from __future__ import annotations
 
 import pytest
+from site_support import REPO
 
 pytestmark = pytest.mark.browser
 
@@ -110,3 +111,23 @@ def test_the_filters_drawer_filters_and_says_how_many_papers(phone, site_url, si
     phone.keyboard.press("Tab")
     assert phone.evaluate("document.activeElement.id") == "mi-sort"
     assert overflow(phone)["width"] <= WIDTH
+
+
+def _longest_unbroken(text: str) -> int:
+    return max((len(word) for word in text.split()), default=0)
+
+
+def test_real_pages_with_the_longest_unbroken_text_fit_a_phone(phone, real_site):
+    """The real index has what the test index lacks: long source URLs, DOIs, author lists.
+    The paper pages whose entries hold the longest unbroken strings, and the pages that list
+    every paper, fit the screen."""
+    entries = sorted(
+        (REPO / "papers").glob("*.yaml"),
+        key=lambda path: -_longest_unbroken(path.read_text(encoding="utf-8")),
+    )
+    paths = [f"papers/{path.stem}.html" for path in entries[:12]]
+    paths += ["explorer.html", "matrix.html", "index.html", "taxonomy/goals/capability.html"]
+    for path in paths:
+        phone.goto((real_site / path).as_uri())
+        seen = overflow(phone)
+        assert seen["width"] <= WIDTH, (path, seen)
