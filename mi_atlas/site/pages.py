@@ -147,6 +147,9 @@ def paper_page(site: Site, paper: Paper, src: str) -> str:
         f'<p class="mi-authors">{author_list(paper.authors, search=by_author) or NO_AUTHORS}</p>',
         f'<p class="mi-links">{links} {edit_link}</p>',
     ]
+    if paper.aka:
+        aka = ", ".join(f"<strong>{text(name)}</strong>" for name in paper.aka)
+        parts.append(f'<p class="mi-aka">Also known as: {aka}</p>')
     if runnable := runnable_links(site, src, paper):
         parts.append(f'<p class="mi-run-links">{runnable}</p>')
     if paper.tldr:
@@ -189,7 +192,7 @@ def runnable_links(site: Site, src: str, paper: Paper) -> str:
                         css="mi-run",
                     )
                 )
-    return " ".join(items)
+    return " · ".join(items)
 
 
 def _entry_facts(paper: Paper) -> str:

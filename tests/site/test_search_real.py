@@ -150,6 +150,7 @@ def test_a_paper_page_links_its_runnable_methods_code_and_authors(real_site):
     assert 'href="../taxonomy/locate/causal-attribution.html" class="mi-run"' in page
     assert 'href="../taxonomy/steer/targeted-optimization.html" class="mi-run"' in page
     assert "▶ runnable method: Causal attribution" in page
+    assert "Also known as: <strong>ROME</strong>" in page
     assert 'href="https://github.com/kmeng01/rome"' in page
     assert 'href="../explorer.html?search=Kevin+Meng" class="mi-author"' in page
 

@@ -298,18 +298,25 @@
   }
 
   function methodLinks(p) {
-    // "▶ runnable method" links to the node pages of the paper's locate and steer methods.
-    var box = el("p", { class: "mi-result__run" });
+    // "▶ runnable method" links to the node pages of the paper's locate and steer methods,
+    // then the paper's code, separated by " · ".
+    var items = [];
     AXES.forEach(function (axis) {
       if (axis.id !== "locate" && axis.id !== "steer") return;
       (p[axis.key] || []).forEach(function (id) {
         if (!runnable[axis.id][id]) return;
-        box.appendChild(el("a", { class: "mi-run", href: nodeHref.replace("__AXIS__", axis.id).replace("__ID__", id),
-          title: "Run " + names[axis.id][id] + " on the zoo models" }, "▶ " + names[axis.id][id]));
+        items.push(el("a", { class: "mi-run", href: nodeHref.replace("__AXIS__", axis.id).replace("__ID__", id),
+          title: "Runnable method: run " + names[axis.id][id] + " on the zoo models" }, "▶ " + names[axis.id][id]));
       });
     });
-    if (p.c && /^https?:\/\//i.test(p.c)) box.appendChild(el("a", { class: "mi-code", href: p.c, rel: "noopener" }, "code"));
-    return box.childNodes.length ? box : null;
+    if (p.c && /^https?:\/\//i.test(p.c)) items.push(el("a", { class: "mi-code", href: p.c, rel: "noopener" }, "code"));
+    if (!items.length) return null;
+    var box = el("p", { class: "mi-result__run" });
+    items.forEach(function (item, i) {
+      if (i) box.appendChild(document.createTextNode(" · "));
+      box.appendChild(item);
+    });
+    return box;
   }
 
   function resultItem(n) {
