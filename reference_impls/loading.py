@@ -65,7 +65,16 @@ def load_model(
         model = _load_native(Path(name), device, torch_dtype)
         architecture = "TransformerLensNative"
     else:
-        model = zoo.load(name, device=device, dtype=torch_dtype, device_map=device_map)
+        try:
+            model = zoo.load(name, device=device, dtype=torch_dtype, device_map=device_map)
+        except ValueError as exc:
+            if "supported architecture" not in str(exc):
+                raise
+            raise LoadError(
+                f"TransformerLens' bridge cannot wrap {_config_architecture(name)} ({name}): it "
+                "is not among the architectures TransformerBridge supports (docs/own-model.md "
+                "lists what runs here)"
+            ) from None
         architecture = _hf_architecture(model)
     cfg = model.cfg
     ref = runs.ModelRef(
@@ -87,6 +96,17 @@ def _check_device(device: str) -> None:
         raise LoadError("--device cuda: no CUDA device is available here; use --device cpu")
     if kind == "mps" and not torch.backends.mps.is_available():
         raise LoadError("--device mps: no Apple MPS device is available here; use --device cpu")
+
+
+def _config_architecture(name: str) -> str:
+    """The architecture a Hugging Face config names (for messages), without loading weights."""
+    try:
+        from transformers import AutoConfig
+
+        names = AutoConfig.from_pretrained(name, local_files_only=Path(name).is_dir()).architectures
+        return names[0] if names else "this architecture"
+    except (OSError, ValueError):
+        return "this architecture"
 
 
 def _hf_architecture(model: Any) -> str:

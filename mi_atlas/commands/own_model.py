@@ -101,6 +101,7 @@ def run_on_task(
     from reference_impls import loading, zoo
     from reference_impls.interventions import SilentInterventionError
     from reference_impls.locate._per_head import PerHeadError
+    from reference_impls.locate.circuit_discovery import GraphError
     from reference_impls.task_methods import TaskMethodError, check_method, run_task
 
     if model is None:
@@ -130,7 +131,13 @@ def run_on_task(
             )
     except TaskMethodError as exc:
         fail(str(exc), code=2)
-    except (tasks.TaskError, zoo.ZooError, SilentInterventionError, PerHeadError) as exc:
+    except (
+        tasks.TaskError,
+        zoo.ZooError,
+        SilentInterventionError,
+        PerHeadError,
+        GraphError,
+    ) as exc:
         fail(str(exc))
     text = doc.model_dump_json(indent=2)
     if out_dir is not None:

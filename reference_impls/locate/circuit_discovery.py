@@ -90,8 +90,22 @@ class Graph:
         return [e for e in self.edges if e.downstream == reader]
 
 
+class GraphError(ValueError):
+    """A model whose residual stream is not a sum of its writers' outputs (no separable edges)."""
+
+
 def graph(model: Any) -> Graph:
-    """The edge graph of a bridged model, readers in forward order."""
+    """The edge graph of a bridged model, readers in forward order.
+
+    GraphError on post-norm blocks (Gemma 2/3, OLMo 2 normalise each attention and MLP output
+    before adding it): the norm mixes the heads, so no edge can be cut on its own.
+    """
+    if any(hasattr(model.blocks[0], n) for n in ("ln1_post", "ln2_post")):
+        raise GraphError(
+            "circuit discovery needs a residual stream that is the sum of each head's and MLP's "
+            f"output; {_architecture(model)} normalises every attention and MLP output before "
+            "adding it (post-norms), which mixes the heads, so its edges cannot be cut one by one"
+        )
     d = A.dims(model)
     writers = [A.embed()]
     readers: list[A.Site] = []
@@ -111,6 +125,12 @@ def graph(model: Any) -> Graph:
     return Graph(tuple(writers), tuple(readers), tuple(edges))
 
 
+def _architecture(model: Any) -> str:
+    config = getattr(getattr(model, "original_model", None), "config", None)
+    names = getattr(config, "architectures", None) or []
+    return names[0] if names else "this model"
+
+
 # ---- where writers and readers live ----------------------------------------------------------
 
 
@@ -127,7 +147,10 @@ def _reader_hook(model: Any, site: A.Site) -> str:
     if site.kind in ("q", "k", "v"):
         return PerHead.input_hook(site.layer, site.kind)
     if site.kind == "mlp_out":
-        return f"blocks.{site.layer}.ln2.hook_in"  # a fork: only the MLP reads it
+        # a fork only the MLP reads: its norm's input (pre-norm blocks), else the MLP's own
+        # input (OLMo 2 normalises outputs instead, so its MLP reads the stream directly)
+        ln2 = f"blocks.{site.layer}.ln2.hook_in"
+        return ln2 if ln2 in model.hook_dict else f"blocks.{site.layer}.mlp.hook_in"
     return "ln_final.hook_in"
 
 
