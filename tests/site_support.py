@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from mi_atlas.paths import published_urls
 from mi_atlas.schema import Paper
 from mi_atlas.taxonomy import Taxonomy
 
@@ -23,20 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def _configured_urls() -> tuple[str, str]:
-    """site_url and the plugin's repo_url as mkdocs.yml sets them (`!ENV` overrides included):
-    the one place the published addresses are written (docs/deploying.md)."""
-    from mkdocs.utils.yaml import yaml_load
-
-    with open(REPO / "mkdocs.yml", encoding="utf-8") as file:
-        config = yaml_load(file)
-    plugin = next(
-        p["mi-atlas"] for p in config["plugins"] if isinstance(p, dict) and "mi-atlas" in p
-    )
-    return config["site_url"], plugin["repo_url"].rstrip("/")
-
-
-SITE_URL, REPO_URL = _configured_urls()
+SITE_URL, REPO_URL = published_urls()
 # The path of site_url: where the published site lives on its server.
 SITE_PATH = urlsplit(SITE_URL).path
 CHROMIUM_ARGS = [

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .. import links
+from ..paths import published_urls
 from ..schema import Paper
 from ..yamlio import write_atomic
 from .facts import Fact
@@ -34,7 +35,12 @@ ARXIV_BATCH = 100
 ARXIV_DELAY_S = 3.0  # arXiv API terms: no more than one request every three seconds
 OPENALEX_DELAY_S = 0.2  # OpenAlex: at most 10 requests a second
 RETRIES = 3
-USER_AGENT = "mi-atlas/0.1 (+https://github.com/mi-atlas/mi-atlas)"
+
+
+def user_agent() -> str:
+    """Who is asking: mi-atlas and, where known, its repository (set once, in mkdocs.yml)."""
+    repo = published_urls()[1]
+    return f"mi-atlas/0.1 (+{repo})" if repo else "mi-atlas/0.1"
 
 
 class Offline(RuntimeError):
@@ -140,7 +146,7 @@ def _openalex_setup(mailto: str | None) -> None:
     import pyalex
 
     pyalex.config.email = mailto
-    pyalex.config.user_agent = USER_AGENT + (f" mailto:{mailto}" if mailto else "")
+    pyalex.config.user_agent = user_agent() + (f" mailto:{mailto}" if mailto else "")
     pyalex.config.max_retries = RETRIES
     pyalex.config.retry_backoff_factor = 1.0
     pyalex.config.retry_http_codes = [429, 500, 502, 503, 504]
