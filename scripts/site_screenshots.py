@@ -3,7 +3,8 @@
 (Debian's /usr/bin/chromium), one of them in the dark scheme, and save them to
 docs/assets/screenshots/.
 
-Usage: .venv/bin/mi-atlas run --all && .venv/bin/python scripts/site_screenshots.py
+Usage: .venv/bin/mi-atlas run --all && .venv/bin/python scripts/site_screenshots.py [NAME ...]
+(names from PAGES below: only those are taken; all of them without names)
 """
 
 from __future__ import annotations
@@ -21,13 +22,36 @@ from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "assets" / "screenshots"
-# name -> (page, colour scheme, element scrolled to the top, or None)
+DESKTOP, PHONE = (1280, 860), (390, 844)
+# name -> (page, colour scheme, element scrolled to the top or None, window size, what to click
+# before the screenshot or None)
 PAGES = {
-    "home": ("index.html", "light", None),
-    "explorer": ("explorer.html?search=refusal", "light", None),
-    "node": ("taxonomy/locate/causal-attribution.html", "light", None),
-    "node-dark": ("taxonomy/locate/causal-attribution.html", "dark", "#reference-implementation"),
-    "paper": ("papers/2022-locating-editing-factual-associations-gpt.html", "light", None),
+    "home": ("index.html", "light", None, DESKTOP, None),
+    "explorer": ("explorer.html?search=refusal", "light", None, DESKTOP, None),
+    "node": ("taxonomy/locate/causal-attribution.html", "light", None, DESKTOP, None),
+    "node-dark": (
+        "taxonomy/locate/causal-attribution.html",
+        "dark",
+        "#reference-implementation",
+        DESKTOP,
+        None,
+    ),
+    "paper": (
+        "papers/2022-locating-editing-factual-associations-gpt.html",
+        "light",
+        None,
+        DESKTOP,
+        None,
+    ),
+    "matrix": ("matrix.html", "light", "#methods-goals", DESKTOP, None),
+    "explorer-phone": ("explorer.html?goals=safety-reliability", "light", None, PHONE, None),
+    "explorer-phone-filters": (
+        "explorer.html?goals=safety-reliability",
+        "light",
+        None,
+        PHONE,
+        "#mi-filters-open",
+    ),
 }
 
 
@@ -36,7 +60,11 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(PAGES))
+    if unknown:
+        sys.exit(f"unknown screenshot name(s) {', '.join(unknown)}; known: {', '.join(PAGES)}")
+    wanted = {name: PAGES[name] for name in names} if names else PAGES
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
         # The build reads the run documents of `mi-atlas run --all`: a screenshot runs no model.
@@ -60,13 +88,17 @@ def main() -> None:
                       "--disable-background-networking", "--disable-component-update",
                       "--disable-sync"],
             )  # fmt: skip
-            for name, (path, scheme, anchor) in PAGES.items():
+            for name, (path, scheme, anchor, (width, height), click) in wanted.items():
                 page = browser.new_page(
-                    viewport={"width": 1280, "height": 860}, color_scheme=scheme
+                    viewport={"width": width, "height": height},
+                    color_scheme=scheme,
+                    is_mobile=width < 600,
                 )
                 page.goto(base + path + (anchor or ""))
                 page.wait_for_load_state("load")
-                page.wait_for_timeout(300)  # let Material settle (sidebars, copy buttons)
+                if click:
+                    page.click(click)
+                page.wait_for_timeout(400)  # let Material settle (sidebars, copy buttons, drawer)
                 page.screenshot(path=str(OUT / f"{name}.png"))
                 page.close()
                 print(OUT / f"{name}.png")
@@ -75,4 +107,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
