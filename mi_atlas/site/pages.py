@@ -7,6 +7,7 @@ the reference implementation's section (`impl_section`, which imports this modul
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -253,6 +254,16 @@ def node_description(node: Node, axis: str, count: int) -> str:
     """A node page's meta description: the node's own description and its paper count."""
     papers = f"{count} paper{'' if count == 1 else 's'}"
     return clip(f"{AXIS_LABELS[axis]}: {node.name}. {node.description} {papers}.")
+
+
+_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def first_paragraph(page_html: str) -> str:
+    """A hand-written page's meta description: its first paragraph as plain text, clipped."""
+    match = _PARAGRAPH.search(page_html)
+    return clip(html.unescape(_TAG.sub("", match.group(1)))) if match else ""
 
 
 def other_names(node: Node) -> list[str]:

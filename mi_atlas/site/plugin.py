@@ -192,9 +192,14 @@ class AtlasPlugin(BasePlugin[AtlasConfig]):
         return markdown
 
     def on_page_content(self, html: str, *, page: Page, config: MkDocsConfig, files: Files):
+        generated = self.generated.get(page.file.src_uri)
+        if generated is None and not page.is_homepage and not page.meta.get("description"):
+            # A hand-written page describes itself by its first paragraph, not the site's line.
+            summary = pages.first_paragraph(html)
+            if summary:
+                page.meta["description"] = text(summary)
         if self.site is None or "mi-atlas:" not in html:
             return html
-        generated = self.generated.get(page.file.src_uri)
         slots = generated.slots() if generated else {}
 
         def fill(match: re.Match) -> str:

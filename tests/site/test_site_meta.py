@@ -9,6 +9,8 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
+from site_support import REPO
+
 from mi_atlas.taxonomy import AXES
 
 
@@ -34,7 +36,6 @@ def description(path: Path) -> str:
 
 def site_description() -> str:
     from mkdocs.config import load_config
-    from site_support import REPO
 
     return load_config(str(REPO / "mkdocs.yml")).site_description.strip()
 
@@ -98,3 +99,17 @@ def test_also_called_never_repeats_the_node_name(built_site, site_data):
             assert len(set(keys)) == len(keys), (node.id, names)
             shown += 1
     assert shown > 10
+
+
+def test_hand_written_pages_describe_themselves_by_their_first_paragraph(built_site):
+    shared = site_description()
+    for name in ("about", "contributing", "zoo", "deploying"):
+        said = description(built_site / f"{name}.html")
+        source = (REPO / "docs" / f"{name}.md").read_text(encoding="utf-8")
+        # the first paragraph of the markdown, its markup dropped
+        first = next(
+            block for block in source.split("\n\n")[1:] if block.strip() and block[0] not in "#`-"
+        )
+        words = re.sub(r"[*`]|\[([^\]]*)\]\([^)]*\)", r"\1", " ".join(first.split()))
+        assert said != shared and words.startswith(said.rstrip("…")[:60]), (name, said, words)
+    assert description(built_site / "index.html") == shared  # the home page is the site
