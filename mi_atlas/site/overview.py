@@ -308,7 +308,7 @@ def matrix_table(site: Site, src: str, matrix: Matrix) -> str:
         if band.title:
             body.append(
                 f'<tr class="mi-group"><th scope="rowgroup" colspan="{len(cols) + 1}">'
-                f"{text(band.title)}</th></tr>"
+                f'<span class="mi-group__name">{text(band.title)}</span></th></tr>'
             )
         for row in band.nodes:
             cells = []
