@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 
 def _getter(entry: Any):
-    if isinstance(entry, Mapping):
+    if type(entry) is dict or isinstance(entry, Mapping):  # (the exact type test is cheap)
         return entry.get
     return lambda name: getattr(entry, name, None)
 

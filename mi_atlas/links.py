@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 # New-style ids (2007+): YYMM.NNNN(N) with an optional version; old style: archive/YYMMNNN.
@@ -53,8 +54,12 @@ def clean_doi(value: str) -> str:
     return value.rstrip(".,;")
 
 
+@lru_cache(maxsize=1024)
 def parse_link(url: str) -> LinkInfo:
-    """Read the identifiers a URL carries (arXiv abs/pdf/html, DOI, OpenReview, ACL, code)."""
+    """Read the identifiers a URL carries (arXiv abs/pdf/html, DOI, OpenReview, ACL, code).
+
+    Remembered: an importer reads a record's url for its identifiers and again for its
+    identity key. The answer is shared, so callers must not change it."""
     info = LinkInfo(url=url.strip())
     parts = urlsplit(info.url)
     host = parts.netloc.lower().removeprefix("www.")

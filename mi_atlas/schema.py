@@ -156,6 +156,8 @@ def _one_line(value: str) -> str:
 
 def _tag_checker(axis: str):
     def check(values: list[str], info: ValidationInfo) -> list[str]:
+        if not values:  # most imported entries: nothing to look up
+            return values
         taxonomy = _taxonomy(info)
         if taxonomy is None:
             return values

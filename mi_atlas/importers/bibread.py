@@ -339,10 +339,15 @@ def _parse(text: str) -> BibFile:
         elif isinstance(block, String):
             blocks.append(block)
     library = Library(blocks, fail_on_duplicate_key=False)
-    for middleware in _stack():
-        library = middleware.transform(library)
+    resolve_strings, *per_entry = _stack()
+    library = resolve_strings.transform(library)  # needs the whole library's @strings
+    # The other middlewares work entry by entry: one pass instead of one Library per stage.
     shown: dict[int, tuple[NameParts, str]] = {}
     for block in library.blocks:
+        for middleware in per_entry:
+            if not isinstance(block, Entry):
+                break  # a MiddlewareErrorBlock goes on as it is, as in a chain of stages
+            block = middleware.transform_entry(block, library)
         if isinstance(block, Entry):
             result.records.append(_record(block, shown))
         elif isinstance(block, MiddlewareErrorBlock) and isinstance(

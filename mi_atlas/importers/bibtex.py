@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from .. import identity, links, texcodec
 from ..entries import make_id
 from ..exporters.bibtex import default_entry_type
@@ -203,26 +205,24 @@ class _Builder:
         data = self.paper_data(record)
         if data is None:
             return None
+        # Identity keys come from the data (they do not depend on the id), so a new entry
+        # gets its id first and is validated once.
+        keys = identity.keys_of(data)
+        matches = known.matches(keys)
+        if matches:
+            paper = self.validate(record, data)
+            return None if paper is None else self.merge(record, paper, matches, known)
+        taken = known.papers.keys()  # a live view: copying it per entry would be quadratic
+        key = record.key.lower()
+        year = data["year"]
+        if SLUG.match(key) and len(key) <= 80 and key.startswith(f"{year}-") and key not in taken:
+            data["id"] = key  # an mi-atlas id, as `export bib` writes keys
+        else:
+            data["id"] = make_id(data["title"], year, data["authors"], taken)
         paper = self.validate(record, data)
         if paper is None:
             return None
-        keys = identity.keys_of(paper)
-        matches = known.matches(keys)
-        if matches:
-            return self.merge(record, paper, matches, known)
-        taken = known.papers.keys()  # a live view: copying it per entry would be quadratic
-        key = record.key.lower()
-        if (
-            SLUG.match(key)
-            and len(key) <= 80
-            and key.startswith(f"{paper.year}-")
-            and key not in taken
-        ):
-            new_id = key  # an mi-atlas id, as `export bib` writes keys
-        else:
-            new_id = make_id(paper.title, paper.year, paper.authors, taken)
-        paper = paper.model_copy(update={"id": new_id})
-        # The keys do not depend on the id, so the provisional paper's keys serve.
+        new_id = paper.id
         known.add(paper, f"line {record.line}", keys)
         self.report.new_entries[new_id] = paper
         self.report.created.append(Item(record.line, paper.title, new_id))
@@ -275,6 +275,10 @@ class _Builder:
         return pid
 
     def validate(self, record: BibRecord, data: dict) -> Paper | None:
+        try:  # the common case, without collecting problems and warnings
+            return Paper.model_validate(data, context={"taxonomy": self.tax})
+        except ValidationError:
+            pass
         paper, problems = validate_entry(data, self.tax, file=self.source)
         if paper is None:
             reasons = "; ".join(
@@ -298,7 +302,7 @@ class _Builder:
         doi = self.doi(record, fields)
         url = self.url(record, fields, doi, arxiv)
         data: dict = {
-            "id": "0-pending",  # replaced once the entry is known to be new
+            "id": "0-pending",  # replaced once the entry is known to be new (a valid slug)
             "title": title,
             "year": year,
             "url": url,
