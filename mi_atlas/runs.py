@@ -147,6 +147,29 @@ class GroundTruth(_Doc):
         """The role of the planted component with this label, or None."""
         return next((p.role for p in self.planted if p.target.label == label), None)
 
+    def role_for(self, target: Site | Edge) -> str | None:
+        """The role of the planted component `target` is, or is at a position of, or None.
+
+        A planted site without a position (an induction head) matches that site at any
+        position (the head at the position where a demo measured it); edges match by label.
+        """
+        for p in self.planted:
+            planted = p.target
+            if isinstance(planted, Edge) or isinstance(target, Edge):
+                if planted.label == target.label:
+                    return p.role
+                continue
+            same = (planted.kind, planted.hook, planted.layer, planted.head, planted.index) == (
+                target.kind,
+                target.hook,
+                target.layer,
+                target.head,
+                target.index,
+            )
+            if same and planted.pos in (None, target.pos):
+                return p.role
+        return None
+
 
 # -- scores against the truth ---------------------------------------------------------------
 
@@ -209,6 +232,7 @@ class Measure(_Doc):
 
 ControlKind = Literal[
     "random-sites",  # same number of other sites, drawn at random
+    "other-sites",  # the same steer at as many other sites, named (e.g. another layer)
     "random-direction",  # an isotropic random direction of the same norm
     "data-derived-direction",  # another difference of means, a principal component, ...
     "data-derived-sites",  # sites chosen by a data statistic that is not the method
@@ -228,6 +252,18 @@ class Control(_Doc):
 # -- results -------------------------------------------------------------------------------
 
 
+class Check(_Doc):
+    """One named pass/fail check, with the value it was decided on."""
+
+    name: str
+    passed: bool
+    value: float | None = None
+    detail: str = ""
+
+
+NOTES = Field(default_factory=list, description="facts that are not numbers, one line each")
+
+
 class LocateResult(_Doc):
     """Scores over sites or edges, ranked (higher = more implicated)."""
 
@@ -243,6 +279,10 @@ class LocateResult(_Doc):
         default_factory=list, description="simplified or alternative variants, beside the headline"
     )
     variant: str = Field("", description="this result's variant name ('' for the headline)")
+    checks: list[Check] = Field(
+        default_factory=list, description="structural checks (e.g. of a circuit's edges)"
+    )
+    notes: list[str] = NOTES
 
     @model_validator(mode="after")
     def _ranked(self) -> LocateResult:
@@ -262,6 +302,7 @@ class SteerResult(_Doc):
     measures: list[Measure]
     restored: bool = Field(description="the model is bit-for-bit the original afterwards")
     numbers: dict[str, Estimate] = Field(default_factory=dict)
+    notes: list[str] = NOTES
 
 
 class RecipeResult(_Doc):
@@ -276,18 +317,19 @@ class RecipeResult(_Doc):
     control: Control
     restored: bool
     numbers: dict[str, Estimate] = Field(default_factory=dict)
-
-
-class Check(_Doc):
-    name: str
-    passed: bool
-    value: float | None = None
-    detail: str = ""
+    other: list[Measure] = Field(
+        default_factory=list, description="further effects, neither headline nor collateral"
+    )
+    located: LocateResult | None = Field(None, description="the locate step's ranking")
+    notes: list[str] = NOTES
 
 
 class CheckResult(_Doc):
+    """Named checks of a model's planted mechanism, and the numbers they were measured from."""
+
     type: Literal["check"] = "check"
     checks: list[Check]
+    numbers: dict[str, Estimate] = Field(default_factory=dict)
 
 
 Result = Annotated[
@@ -358,12 +400,23 @@ class IndexEntry(_Doc):
     command: str = Field(description="the command that writes (or prints) its document")
     file: str | None = Field(None, description="its run document, relative to the folder")
     error: str | None = Field(None, description="why no document was written (one sentence)")
+    seconds: float | None = Field(None, description="how long computing the run took")
+    key: str = Field("", description="hash of everything the run depends on (its cache key)")
 
     @model_validator(mode="after")
     def _file_or_error(self) -> IndexEntry:
         if (self.file is None) == (self.error is None):
             raise ValueError("an index entry has either a file or an error")
         return self
+
+
+class ZooModel(_Doc):
+    """A zoo model as the index describes it: its task, the card's metrics, its planted truth."""
+
+    model: ModelRef
+    task: TaskRef
+    metrics: dict[str, float] = Field(default_factory=dict)
+    truth: GroundTruth | None = None
 
 
 class RunIndex(_Doc):
@@ -374,6 +427,12 @@ class RunIndex(_Doc):
     import_errors: dict[str, str] = Field(
         default_factory=dict, description="module -> why it failed to import (nothing registered)"
     )
+    models: list[ZooModel] = Field(default_factory=list, description="the zoo, with its truths")
+    key: str = Field("", description="hash of the source and cards the list of runs depends on")
+    environment: dict[str, str] = Field(default_factory=dict, description="library versions")
+
+    def entry(self, name: str) -> IndexEntry | None:
+        return next((e for e in self.runs if e.name == name), None)
 
 
 # -- scoring a ranking against planted components -------------------------------------------

@@ -6,16 +6,17 @@ Modules register themselves with a decorator; the command line never lists them 
 so whatever those modules decorate becomes runnable by name:
 
     @register_method("causal-attribution", default_model="induction")
-    def causal_attribution(model_name: str) -> dict:
+    def demo(model_name: str) -> Outcome:
         ...
-        return {"result": {"scores": scores.to_dict()}, "recovered": True}
+        return Outcome(scores.locate_result(...), recovered=True)
 
-A method, recipe or check is `fn(model_name) -> dict`. Its dict is the result; the optional key
-`recovered` (bool) says whether it recovered the zoo model's ground truth. `run(name, model)`
-wraps it into the JSON document of `mi-atlas run` (see DESIGN.md):
-`{"name", "kind", "method", "model", "result", "ground_truth", "recovered"}`. A benchmark is
-`fn() -> dict` with at least `baseline`, `ours` (seconds), `ratio` (baseline / ours) and
-`max_abs_diff`; `bench(name)` returns it with `name` added.
+A method, recipe or check is `fn(model_name) -> Outcome`: a typed result of `mi_atlas.runs`
+(`LocateResult`, `SteerResult`, `RecipeResult` or `CheckResult`) and whether it recovered the
+zoo model's planted truth. `run(name, model)` runs it on one torch thread and wraps it into the
+`runs.Run` document that `mi-atlas run NAME --json` prints: the model and task, the planted
+truth (`zoo.truth`), the command that reproduces it, the implementing module's path, the seeds
+and the library versions. A benchmark is `fn() -> dict` with at least `baseline`, `ours`
+(seconds), `ratio` (baseline / ours) and `max_abs_diff`; `bench(name)` returns it with `name`.
 
 Method ids are the taxonomy's locate/steer ids (`causal-attribution`, `probing`, ...; a variant
 may add a suffix, e.g. `causal-attribution-heads`), recipe ids its sub-goal ids
@@ -29,15 +30,19 @@ import importlib
 import importlib.util
 import inspect
 import pkgutil
+import platform
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mi_atlas import runs
+
 KINDS = ("method", "recipe", "check", "benchmark")
 PACKAGES = ("reference_impls.locate", "reference_impls.steer", "reference_impls.recipes")
-BENCHMARKS_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS_DIR = REPO_ROOT / "benchmarks"
 
 
 class RegistryError(Exception):
@@ -56,15 +61,39 @@ class UnknownNameError(RegistryError):
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What a method, recipe or check returns: its typed result, and whether it recovered the
+    planted truth by its own criterion (None: it has no such criterion)."""
+
+    result: runs.LocateResult | runs.SteerResult | runs.RecipeResult | runs.CheckResult
+    recovered: bool | None = None
+    seeds: tuple[int, ...] = (0,)
+
+
+@dataclass(frozen=True)
 class Entry:
     """One registered runnable."""
 
     name: str
     kind: str  # one of KINDS
-    fn: Callable[..., dict[str, Any]]
+    fn: Callable[..., Any]
     default_model: str | None
     summary: str  # first line of the function's docstring
     module: str
+
+    @property
+    def source(self) -> str:
+        """The implementing module's file, relative to the repository root."""
+        path = Path(inspect.getsourcefile(self.fn) or self.module).resolve()
+        try:
+            return path.relative_to(REPO_ROOT).as_posix()
+        except ValueError:
+            return str(path)
+
+    def command(self, model: str | None = None) -> str:
+        """The command that runs this entry (on `model`, default: its default model)."""
+        model = model or self.default_model
+        return f"mi-atlas run {self.name}" + (f" --model {model}" if model else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +102,7 @@ class Entry:
             "default_model": self.default_model,
             "summary": self.summary,
             "module": self.module,
+            "source": self.source,
         }
 
 
@@ -82,7 +112,7 @@ _discovered = False
 
 
 def _register(kind: str, name: str, default_model: str | None) -> Callable:
-    def decorator(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         existing = _ENTRIES.get(name)
         if existing is not None and (existing.module, existing.fn.__qualname__) != (
             fn.__module__,
@@ -99,17 +129,17 @@ def _register(kind: str, name: str, default_model: str | None) -> Callable:
 
 
 def register_method(name: str, default_model: str | None = None) -> Callable:
-    """Register `fn(model_name) -> dict` as locate/steer method `name` (a taxonomy id)."""
+    """Register `fn(model_name) -> Outcome` as locate/steer method `name` (a taxonomy id)."""
     return _register("method", name, default_model)
 
 
 def register_recipe(name: str, default_model: str | None = None) -> Callable:
-    """Register `fn(model_name) -> dict` as improve recipe `name` (a sub-goal id)."""
+    """Register `fn(model_name) -> Outcome` as improve recipe `name` (a sub-goal id)."""
     return _register("recipe", name, default_model)
 
 
 def register_check(name: str, default_model: str | None = None) -> Callable:
-    """Register `fn(model_name) -> dict` as a check (e.g. `zoo-check`)."""
+    """Register `fn(model_name) -> Outcome` as a check (e.g. `zoo-check`)."""
     return _register("check", name, default_model)
 
 
@@ -201,27 +231,44 @@ def listing() -> dict[str, Any]:
     return out
 
 
-def run(name: str, model: str | None = None) -> dict[str, Any]:
+def run(name: str, model: str | None = None) -> runs.Run:
     """Run method/recipe/check `name` on zoo model `model` (default: the entry's default model)."""
     from reference_impls import zoo
+    from reference_impls.threads import one_thread
 
     entry = get(name)
     model = model or entry.default_model
     if model is None:
         raise RegistryError(f"{name!r} has no default model; pass one of: {', '.join(zoo.names())}")
     if model not in zoo.names():
-        raise zoo.UnknownModelError(zoo._unknown(model))
-    out = dict(entry.fn(model))
-    recovered = out.pop("recovered", None)
-    return {
-        "name": name,
-        "kind": entry.kind,
-        "method": name,
-        "model": model,
-        "result": out,
-        "ground_truth": zoo.ground_truth(model),
-        "recovered": recovered,
-    }
+        raise zoo.unknown_model(model)
+    with one_thread():
+        out = entry.fn(model)
+    if not isinstance(out, Outcome):
+        raise RegistryError(
+            f"{name!r} ({entry.module}) returned {type(out).__name__}, not a registry.Outcome"
+        )
+    return runs.Run(
+        name=name,
+        kind=entry.kind,
+        method=name,
+        model=zoo.model_ref(model),
+        task=zoo.task_ref(model),
+        result=out.result,
+        truth=zoo.truth(model),
+        recovered=out.recovered,
+        command=entry.command(model),
+        source=entry.source,
+        seeds=list(out.seeds),
+        environment=environment(),
+    )
+
+
+def environment() -> dict[str, str]:
+    """Library versions, Python and the device a run used (the zoo demos run on CPU)."""
+    from reference_impls.runcache import library_versions
+
+    return {**library_versions(), "python": platform.python_version(), "device": "cpu"}
 
 
 def bench(name: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 
 from reference_impls import zoo
@@ -77,12 +76,3 @@ def random_tokens(batch: int, pos: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randint(3, len(VOCAB), (batch, pos), generator=g)
 
-
-@pytest.fixture(scope="module", autouse=False)
-def one_thread():
-    """Run a test module on one torch thread: on the shared 2-core machine, two threads per
-    process oversubscribe the cores and make these small ops many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

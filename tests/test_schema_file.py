@@ -13,13 +13,20 @@ from helpers import REPO, valid_entry
 from mi_atlas.cli import cli
 
 sys.path.insert(0, str(REPO / "scripts"))
-from generate_schema import render  # noqa: E402
+from generate_schema import RUN_SCHEMA_PATH, render, render_run  # noqa: E402
 
 
 def test_shipped_schema_is_current():
     shipped = (REPO / "schema" / "paper.schema.json").read_text(encoding="utf-8")
     assert shipped == render(), (
         "schema/paper.schema.json is stale: run python scripts/generate_schema.py"
+    )
+
+
+def test_shipped_run_schema_is_current():
+    shipped = (REPO / RUN_SCHEMA_PATH).read_text(encoding="utf-8")
+    assert shipped == render_run(), (
+        "schema/run.schema.json is stale: run python scripts/generate_schema.py"
     )
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .options import emit_json, fail, json_option
-from .own_model import own_model_options, run_on_task
+from .own_model import own_model_options, run_on_task, summary
 
 INSTALL_HINT = "pip install -c constraints.txt '.[impls]'"
 
@@ -75,7 +76,7 @@ def list_(as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option(
     "--model",
     "model",
@@ -83,18 +84,47 @@ def list_(as_json: bool) -> None:
     help="Zoo model to run on (default: the method's own); with --task, any model: a zoo name, "
     "a Hugging Face folder or hub id, or a TransformerLens-native folder.",
 )
+@click.option(
+    "--all",
+    "run_all",
+    is_flag=True,
+    help="Run every method and recipe on its default model into --out (default "
+    ".mi-atlas-cache/runs): OUT/NAME.json and OUT/index.json, reusing unchanged documents.",
+)
 @own_model_options
 @json_option
-def run(name: str, model: str | None, as_json: bool, task: Path | None, **own: Any) -> None:
-    """Run a method, recipe or check on a zoo model and print its result and the ground truth.
+def run(
+    name: str | None,
+    model: str | None,
+    run_all: bool,
+    as_json: bool,
+    task: Path | None,
+    **own: Any,
+) -> None:
+    """Run a method, recipe or check on a zoo model and print its run document.
 
     With --task FILE, run a locate or steer method on any model and the task's prompts
-    (docs/own-model.md).
+    (docs/own-model.md). With --all, run every method and recipe on its default model and
+    write OUT/NAME.json and OUT/index.json; a run whose code, zoo model and libraries are
+    unchanged is read from OUT, not run again (docs/results.md).
 
-    Example: mi-atlas run zoo-check --model induction --json
+    Example: mi-atlas run causal-attribution --model induction --json
 
     Example: mi-atlas run causal-attribution --model induction --task tasks/induction.yaml --json
+
+    Example: mi-atlas run --all --out .mi-atlas-cache/runs
     """
+    if run_all:
+        if name or model or as_json or task:
+            fail(
+                "--all runs every method and recipe on its own model; give no NAME, --model, "
+                "--task or --json",
+                code=2,
+            )
+        _run_all(own["out_dir"])
+        return
+    if name is None:
+        fail("give a NAME to run (see mi-atlas list), or --all", code=2)
     if task is not None:
         _registry()  # the impls extra must be installed
         run_on_task(name, model, task, as_json, **own)
@@ -103,18 +133,50 @@ def run(name: str, model: str | None, as_json: bool, task: Path | None, **own: A
     from reference_impls import zoo
 
     try:
-        out = registry.run(name, model)
+        doc = registry.run(name, model)
     except (registry.UnknownNameError, zoo.UnknownModelError) as exc:
         fail(str(exc), code=2)  # a usage error: the sentence lists the valid names
     except (registry.RegistryError, zoo.ZooError) as exc:
         fail(str(exc))
+    text = doc.model_dump_json(indent=2)
+    if own["out_dir"] is not None:
+        from mi_atlas.yamlio import write_atomic
+
+        write_atomic(own["out_dir"] / f"{name}.json", text + "\n", overwrite=True)
     if as_json:
-        emit_json(_clean(out))
+        click.echo(text)
         return
-    click.echo(f"{out['kind']} {out['name']} on {out['model']}")
-    for key, value in out["result"].items():
-        click.echo(f"  {key}: {_short(value)}")
-    click.echo(f"  recovered the ground truth: {out['recovered']}")
+    for line in summary(doc):
+        click.echo(line)
+
+
+def _run_all(out: Path | None) -> None:
+    """`run --all`: plan from the folder, compute the rest under a progress bar, write the index."""
+    from reference_impls.runcache import DEFAULT_OUT, RunFolder
+
+    folder = RunFolder(out or DEFAULT_OUT)
+    todo = folder.plan()
+    if todo:
+        _registry()  # the install hint, before anything is imported
+        with click.progressbar(
+            todo,
+            label=f"running {len(todo)} of {len(folder.entries)}",
+            file=sys.stderr,
+            item_show_func=lambda e: e.name if e else "",
+        ) as bar:
+            for entry in bar:
+                folder.compute(entry)
+    index = folder.finish()
+    cached = len(index.runs) - len(todo)
+    click.echo(
+        f"{len(index.runs)} runs in {folder.out}: {len(todo)} computed, {cached} cached", err=True
+    )
+    for module, error in sorted(index.import_errors.items()):
+        click.echo(f"warning: {module} could not be imported: {error}", err=True)
+    for entry in folder.failed:
+        click.echo(f"failed: {entry.name}: {entry.error}", err=True)
+    if folder.failed:
+        sys.exit(1)
 
 
 @click.command()
@@ -139,8 +201,3 @@ def bench(name: str, as_json: bool) -> None:
         f"{name}: baseline {out['baseline']:.4g} s, ours {out['ours']:.4g} s, "
         f"ratio {out['ratio']:.3g}x, max |diff| {out['max_abs_diff']:.3g}"
     )
-
-
-def _short(value: Any, limit: int = 100) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -177,7 +177,17 @@ def summary(doc: Any, top: int = 10) -> list[str]:
         lines.append(f"  {result.setting}")
         lines.append(f"  score: {result.meaning}")
         for scored in result.scores[:top]:
-            lines.append(f"  {scored.rank:>4}. {scored.target.label:<40} {scored.score.mean:.4g}")
+            role = doc.truth.role_for(scored.target) if doc.truth else None
+            lines.append(
+                f"  {scored.rank:>4}. {scored.target.label:<40} {scored.score.mean:.4g}"
+                + (f"  [{role}]" if role else "")
+            )
+        if result.recovery is not None:
+            r = result.recovery
+            auroc = f"AUROC {r.auroc}, " if r.auroc is not None else ""
+            lines.append(
+                f"  against the planted sites: {auroc}precision at {r.k} {r.precision_at_k}"
+            )
         if len(result.scores) > top:
             lines.append(f"  ... {len(result.scores) - top} more (--json for all)")
         for name, value in result.numbers.items():
@@ -188,11 +198,20 @@ def summary(doc: Any, top: int = 10) -> list[str]:
                 lines.append(
                     f"  variant {variant.variant}: top {best.target.label} {best.score.mean:.4g}"
                 )
+    elif result.type == "check":
+        lines += [f"  {'pass' if c.passed else 'FAIL'}  {c.name}" for c in result.checks]
     else:
-        lines.append(f"  {result.setting}")
-        for m in result.measures:
+        recipe = result.type == "recipe"
+        lines.append(f"  {result.locate} -> {result.steer}" if recipe else f"  {result.setting}")
+        measures = [result.metric, *result.collateral, *result.other] if recipe else result.measures
+        for m in measures:
+            data = f" ({m.data})" if m.data else ""
             lines.append(
-                f"  {m.name}: before {m.before}, after {m.after}, control {m.control} ({m.data})"
+                f"  {m.name}: before {m.before}, after {m.after}, control {m.control}{data}"
             )
+        lines.append(f"  control: {result.control.description}")
         lines.append(f"  model restored afterwards: {result.restored}")
+    if doc.recovered is not None:
+        lines.append(f"  recovered the planted truth: {doc.recovered}")
+    lines.append(f"  reproduce: {doc.command}")
     return lines

@@ -1,9 +1,9 @@
 """Shared plumbing of the locate methods' `mi-atlas run` demos on zoo models.
 
-Each method module registers one demo (`fn(model_name) -> dict`) that picks the inputs its
-zoo task provides, runs the method and compares the ranking with the card's ground truth. What
-they share lives here: the induction task's clean/corrupted pairs and planted sites, and the
-one-sentence error for a zoo model a method has no demo for.
+Each method module registers one demo (`fn(model_name) -> registry.Outcome`) that picks the
+inputs its zoo task provides, runs the method and scores the ranking against the planted sites
+(`Scores.locate_result`). What they share lives here: the induction task's clean/corrupted pairs
+and planted sites, and the one-sentence error for a zoo model a method has no demo for.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 from torch import Tensor
 
 from reference_impls import addressing as A
-from reference_impls.locate.scores import Scores
 from reference_impls.registry import RegistryError
 
 BATCH = 16  # prompt pairs per demo: enough for stable rankings, a second on a laptop CPU
@@ -75,15 +74,3 @@ def _fits(name: str, needs: str) -> bool:
         "a model with a planted residual direction": ("direction",),
     }.get(needs, ())
     return any(k in truth for k in keys)
-
-
-def recovery(scores: Scores, planted: list[A.Site]) -> dict[str, Any]:
-    """How the planted sites rank: recovered (exactly the top k), margin, ranks and the top k."""
-    k = len(planted)
-    return {
-        "planted": [str(s) for s in planted],
-        "top": [{"site": str(s), "score": round(v, 6)} for s, v in scores.top(max(k, 5))],
-        "planted_ranks": {str(s): scores.rank(s) for s in planted},
-        "margin": scores.margin(planted),
-        "recovered": scores.recovered(planted),
-    }

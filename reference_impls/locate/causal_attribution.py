@@ -36,7 +36,7 @@ from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate._batched_patch import DEFAULT_CHUNK, Metric, patch_sweep
 from reference_impls.locate.metrics import AnswerProb, CenteredLogit
 from reference_impls.locate.scores import Scores
-from reference_impls.registry import register_method
+from reference_impls.registry import Outcome, register_method
 
 
 def activation_patching(
@@ -280,7 +280,7 @@ def _scores(values: Tensor, sites: Sequence[Any], method: str, meaning: str, **m
 
 
 @register_method("causal-attribution", default_model="induction")
-def demo(model_name: str) -> dict[str, Any]:
+def demo(model_name: str) -> Outcome:
     """Patch every head at every position (induction), or trace a fact's MLPs (facts)."""
     from reference_impls import zoo
 
@@ -292,25 +292,36 @@ def demo(model_name: str) -> dict[str, Any]:
         raise _zoo.unsupported("causal-attribution", model_name, needs)
     run = _zoo.induction(model_name, "causal-attribution")
     metric = CenteredLogit(run.answer)
+    metric_text = "answer logit minus mean logit at the last position"
     sites = A.heads(run.model, "out", positions=run.last + 1)
     scores = activation_patching(run.model, run.clean, run.corrupted, sites, metric)
     error = attribution_patching_error(run.model, run.clean, run.corrupted, sites, metric)
-    found = _zoo.recovery(scores, run.induction_heads(pos=run.last))
-    return {
-        "setting": "denoising: clean head outputs patched into the corrupted run, one site at a time",
-        "metric": "answer logit minus mean logit at the last position",
-        "scores": scores.to_dict(),
-        "clean": scores.meta["clean"],
-        "corrupted": scores.meta["corrupted"],
-        **{k: v for k, v in found.items() if k != "recovered"},
-        "attribution_patching": {
-            k: error[k] for k in ("max_abs_error", "mean_abs_error", "pearson")
+    planted = run.induction_heads(pos=run.last)
+    approx = error["approx"].locate_result(
+        setting="attribution patching: one forward and one backward pass, a linear estimate",
+        metric=metric_text,
+        planted=planted,
+        variant="attribution patching",
+    )
+    result = scores.locate_result(
+        setting="denoising: clean head outputs patched into the corrupted run, one site at a time",
+        metric=metric_text,
+        planted=planted,
+        numbers={
+            "clean": scores.meta["clean"],
+            "corrupted": scores.meta["corrupted"],
+            "margin": scores.margin(planted),
+            **{
+                f"attribution patching {k}": error[k]
+                for k in ("max_abs_error", "mean_abs_error", "pearson")
+            },
         },
-        "recovered": found["recovered"],
-    }
+        variants=[approx],
+    )
+    return Outcome(result, recovered=result.recovery.recovered)
 
 
-def _trace_facts(model_name: str, truth: dict[str, Any]) -> dict[str, Any]:
+def _trace_facts(model_name: str, truth: dict[str, Any]) -> Outcome:
     """ROME's causal tracing on the facts model: restore each MLP output at each position."""
     from reference_impls import zoo
 
@@ -322,13 +333,15 @@ def _trace_facts(model_name: str, truth: dict[str, Any]) -> dict[str, Any]:
     )
     if truth["mlp_layer"] is None:
         raise _zoo.RegistryError(f"zoo model {model_name!r} has no located fact MLP in its card")
-    found = _zoo.recovery(scores, [A.mlp_out(truth["mlp_layer"], truth["position"])])
-    return {
-        "setting": "causal tracing: subject embeddings noised (3x std), clean MLP outputs restored",
-        "metric": "probability of the city",
-        "scores": scores.to_dict(),
-        "clean": scores.meta["clean"],
-        "corrupted": scores.meta["corrupted"],
-        **{k: v for k, v in found.items() if k != "recovered"},
-        "recovered": found["recovered"],
-    }
+    planted = [A.mlp_out(truth["mlp_layer"], truth["position"])]
+    result = scores.locate_result(
+        setting="causal tracing: subject embeddings noised (3x std), clean MLP outputs restored",
+        metric="probability of the city",
+        planted=planted,
+        numbers={
+            "clean": scores.meta["clean"],
+            "corrupted": scores.meta["corrupted"],
+            "margin": scores.margin(planted),
+        },
+    )
+    return Outcome(result, recovered=result.recovery.recovered)

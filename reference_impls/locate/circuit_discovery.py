@@ -40,6 +40,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from mi_atlas import runs
 from reference_impls import addressing as A
 from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate._batched_patch import (
@@ -53,7 +54,7 @@ from reference_impls.locate._batched_patch import (
 from reference_impls.locate._per_head import PerHead, per_head_hooks
 from reference_impls.locate.metrics import CenteredLogit
 from reference_impls.locate.scores import Scores
-from reference_impls.registry import register_method
+from reference_impls.registry import Outcome, register_method
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,12 @@ class Edge:
             "downstream": self.downstream.to_dict(),
             "label": str(self),
         }
+
+    def doc(self) -> runs.Edge:
+        """This edge as the run document names it (`mi_atlas.runs.Edge`)."""
+        return runs.Edge(
+            upstream=self.upstream.doc(), downstream=self.downstream.doc(), label=str(self)
+        )
 
     def __str__(self) -> str:
         return f"{self.upstream} -> {self.downstream}"
@@ -432,7 +439,7 @@ def _pad(x: Tensor, groups: int) -> Tensor:
 
 
 @register_method("circuit-discovery", default_model="induction")
-def demo(model_name: str) -> dict[str, Any]:
+def demo(model_name: str) -> Outcome:
     """ACDC-style pruning and EAP on the induction task: is the induction circuit what is left?"""
     run = _zoo.induction(model_name, "circuit-discovery", n=8)
     threshold = 0.01
@@ -440,16 +447,55 @@ def demo(model_name: str) -> dict[str, Any]:
     eap = edge_attribution_patching(run.model, run.clean, run.corrupted, CenteredLogit(run.answer))
     kept = [e for e, k in zip(circuit.sites, circuit.meta["kept"], strict=True) if k]
     check = induction_circuit_check(run.model, run.truth, kept)
-    return {
-        "setting": f"ACDC-style pruning at KL threshold {threshold}; EAP on the centred answer logit",
-        "circuit": circuit.meta["circuit"],
-        "kl_to_full_model": circuit.meta["kl"],
-        "edges": {"total": len(circuit.sites), "kept": len(kept)},
-        "acdc": circuit.to_dict(),
-        "eap_top": [{"edge": str(e), "score": round(v, 6)} for e, v in eap.top(10)],
-        "checks": check,
-        "recovered": all(check.values()),
-    }
+    planted = planted_edges(run.model, run.truth, circuit.sites)
+    result = circuit.locate_result(
+        setting=f"ACDC-style pruning at KL threshold {threshold}; EAP on the centred answer logit",
+        metric="KL(full model || circuit) at the last position",
+        planted=planted,
+        numbers={
+            "kl_to_full_model": circuit.meta["kl"],
+            "edges_total": len(circuit.sites),
+            "edges_kept": len(kept),
+        },
+        variants=[
+            eap.locate_result(
+                setting="edge attribution patching: gradients at every reader, one backward pass",
+                metric="answer logit minus mean logit at the last position",
+                planted=[e for e in planted if e in eap.sites],
+                variant="EAP",
+            )
+        ],
+        checks=[runs.Check(name=name, passed=ok) for name, ok in check.items()],
+        notes=[f"circuit kept by ACDC: {', '.join(circuit.meta['circuit'])}"],
+    )
+    return Outcome(result, recovered=all(check.values()))
+
+
+def planted_edges(model: Any, truth: dict[str, Any], edges: Sequence[Edge]) -> list[Edge]:
+    """The edges the planted induction mechanism implies, among `edges`: a previous-token head
+    writing into an induction key/value head's key, and an induction head writing into the
+    unembedding's input."""
+    n_heads, n_kv = A.dims(model).n_heads, A.dims(model).n_kv_heads
+    induction = {tuple(h) for h in truth["induction_heads"]}
+    previous = {tuple(h) for h in truth["previous_token_heads"]}
+    kv_of = {(layer, h // (n_heads // n_kv)) for layer, h in induction}
+
+    def head(s: A.Site) -> tuple[int | None, int | None]:
+        return (s.layer, s.head)
+
+    return [
+        e
+        for e in edges
+        if e.upstream.kind == "head_out"
+        and (
+            (
+                head(e.upstream) in previous
+                and e.downstream.kind == "k"
+                and head(e.downstream) in kv_of
+            )
+            or (head(e.upstream) in induction and e.downstream.kind == "resid_post")
+        )
+    ]
 
 
 def induction_circuit_check(model: Any, truth: dict[str, Any], kept: list[Edge]) -> dict[str, bool]:

@@ -39,7 +39,7 @@ from reference_impls.locate._batched_patch import (
 )
 from reference_impls.locate.metrics import CenteredLogit
 from reference_impls.locate.scores import Scores
-from reference_impls.registry import register_method
+from reference_impls.registry import Outcome, register_method
 
 
 def gradient_x_activation(
@@ -172,23 +172,36 @@ def _activations_and_gradients(
 
 
 @register_method("gradient-detection", default_model="induction")
-def demo(model_name: str) -> dict[str, Any]:
+def demo(model_name: str) -> Outcome:
     """Integrated gradients and gradient x activation over every head at every position."""
     run = _zoo.induction(model_name, "gradient-detection")
     metric = CenteredLogit(run.answer)
+    metric_text = "answer logit minus mean logit at the last position"
     sites = A.heads(run.model, "out", positions=run.last + 1)
     ig = integrated_gradients(run.model, run.clean, sites, metric, baseline=run.corrupted)
     gxa = gradient_x_activation(run.model, run.clean, sites, metric)
     # the induction circuit at the positions where it acts: induction heads at the last
     # position, previous-token heads at A_L's first copy (the key the induction heads look for)
     planted = run.induction_heads(pos=run.last) + run.previous_token_heads(pos=run.length)
-    found = _zoo.recovery(ig, planted)
-    return {
-        "setting": "integrated gradients from the corrupted run's head outputs to the clean ones",
-        "metric": "answer logit minus mean logit at the last position",
-        "scores": ig.to_dict(),
-        **{k: v for k, v in found.items() if k != "recovered"},
-        "completeness": ig.meta["hooks"],
-        "gradient_x_activation": _zoo.recovery(gxa, planted),
-        "recovered": found["recovered"],
+    # completeness: per hook, the attributions sum to the metric's change along the path
+    completeness = {
+        f"{what} {hook}": value
+        for hook, numbers in ig.meta["hooks"].items()
+        for what, value in numbers.items()
     }
+    result = ig.locate_result(
+        setting="integrated gradients from the corrupted run's head outputs to the clean ones",
+        metric=metric_text,
+        planted=planted,
+        numbers={"margin": ig.margin(planted), **completeness},
+        variants=[
+            gxa.locate_result(
+                setting="gradient x activation at the clean run (one backward pass)",
+                metric=metric_text,
+                planted=planted,
+                numbers={"margin": gxa.margin(planted)},
+                variant="gradient x activation",
+            )
+        ],
+    )
+    return Outcome(result, recovered=result.recovery.recovered)

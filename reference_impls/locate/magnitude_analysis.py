@@ -28,7 +28,7 @@ from torch import Tensor
 from reference_impls import addressing as A
 from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate.scores import Scores
-from reference_impls.registry import register_method
+from reference_impls.registry import Outcome, register_method
 
 # a condition: token ids, optionally with a mask of the positions whose activations count
 Condition = Int[Tensor, "batch pos"] | tuple[Int[Tensor, "batch pos"], Bool[Tensor, "batch pos"]]
@@ -167,7 +167,7 @@ def mean_difference(
 
 
 @register_method("magnitude-analysis", default_model="bilingual")
-def demo(model_name: str) -> dict[str, Any]:
+def demo(model_name: str) -> Outcome:
     """Find each language's neurons from activation magnitudes on sentences of both languages."""
     from reference_impls import zoo
 
@@ -178,32 +178,47 @@ def demo(model_name: str) -> dict[str, Any]:
         )
     model, task = zoo.load(model_name), zoo.task(model_name)
     languages = {lang: task.sentences(lang, 64, seed=1) for lang in truth["languages"]}
-    layers: dict[str, Any] = {}
+    neurons = [s for layer in range(model.cfg.n_layers) for s in A.neurons(model, layer)]
+    scores = lape(model, languages, neurons, statistic="mean_abs")
+    firing = lape(model, languages, neurons)  # Tang et al.'s statistic: P(activation > 0)
+    language_of = {
+        A.neuron(int(layer), j): lang
+        for layer, sets in truth["language_neurons"].items()
+        for lang in truth["languages"]
+        for j in sets[lang]
+    }
+    numbers: dict[str, float] = {}
     recovered = True
     for layer in range(model.cfg.n_layers):
-        planted = truth["language_neurons"][str(layer)]
-        specific = [A.neuron(layer, j) for lang in truth["languages"] for j in planted[lang]]
-        scores = lape(model, languages, A.neurons(model, layer), statistic="mean_abs")
-        tokens_lape = lape(model, languages, A.neurons(model, layer))  # Tang et al.'s statistic
-        top = scores.ranking()[: len(specific)]
-        precision = sum(s in specific for s in top) / len(specific)
-        labelled = sum(
-            s.index in planted.get(scores.meta["condition"][s.index], []) for s in top
-        ) / len(specific)
-        layers[str(layer)] = {
-            "planted": len(specific),
-            "precision_at_planted": precision,
-            "language_correct": labelled,
-            "margin": scores.margin(specific),
-            "lape_p_active_precision": sum(
-                s in specific for s in tokens_lape.ranking()[: len(specific)]
-            )
+        # per layer, as the planted sets are: of the top k (k = planted count), how many are
+        # planted, and how many are labelled with their own language
+        specific = [s for s in language_of if s.layer == layer]
+        top = [s for s in scores.ranking() if s.layer == layer][: len(specific)]
+        condition = dict(zip(scores.sites, scores.meta["condition"], strict=True))
+        precision = sum(s in language_of for s in top) / len(specific)
+        labelled = sum(language_of.get(s) == condition[s] for s in top) / len(specific)
+        top_firing = [s for s in firing.ranking() if s.layer == layer][: len(specific)]
+        numbers |= {
+            f"L{layer} precision at planted": precision,
+            f"L{layer} language correct": labelled,
+            f"L{layer} margin": scores.margin(specific),
+            f"L{layer} firing-rate precision": sum(s in language_of for s in top_firing)
             / len(specific),
-            "scores": scores.to_dict(),
         }
         recovered = recovered and precision >= 0.9 and labelled >= 0.9
-    return {
-        "setting": "64 sentences per language; per neuron the entropy of its mean |activation| across languages",
-        "layers": layers,
-        "recovered": recovered,
-    }
+    setting = "64 sentences per language; per neuron the entropy of its {} across languages"
+    result = scores.locate_result(
+        setting=setting.format("mean |activation|"),
+        metric="MLP neuron activation (blocks.L.mlp.hook_post)",
+        planted=list(language_of),
+        numbers=numbers,
+        variants=[
+            firing.locate_result(
+                setting=setting.format("firing rate P(activation > 0) (Tang et al. 2024)"),
+                metric="MLP neuron activation (blocks.L.mlp.hook_post)",
+                planted=list(language_of),
+                variant="LAPE firing rate",
+            )
+        ],
+    )
+    return Outcome(result, recovered=recovered)

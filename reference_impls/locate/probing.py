@@ -27,7 +27,7 @@ from torch import Tensor
 from reference_impls import addressing as A
 from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate.scores import Scores
-from reference_impls.registry import register_method
+from reference_impls.registry import Outcome, register_method
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def probe(
 
 
 @register_method("probing", default_model="refusal")
-def demo(model_name: str) -> dict[str, Any]:
+def demo(model_name: str) -> Outcome:
     """Probe "does the prompt hold a trigger word?" from the residual stream at every layer."""
     from reference_impls import zoo
 
@@ -195,16 +195,30 @@ def demo(model_name: str) -> dict[str, Any]:
     scores = probe(model, tokens, labels, sites, types=tokens[:, pos - 1])
     # the stream carries the trigger from the planted layer on; before it, at "?", it cannot
     planted = [s for s in sites if s.layer >= truth["layer"]]
-    found = _zoo.recovery(scores, planted)
     probes = scores.meta["_probes"]
     at = sites.index(A.resid(truth["layer"], pos=pos))
     weight = probes.weight[at, :, 0].float()
     direction = torch.tensor(truth["direction"])
     cosine = float(torch.nn.functional.cosine_similarity(weight, direction, dim=0))
-    return {
-        "setting": f"{n} trigger and {n} benign prompts; logistic probes on the residual stream at the '?' position",
-        "scores": scores.to_dict(),
-        **{k: v for k, v in found.items() if k != "recovered"},
-        "probe_cosine_with_planted_direction": cosine,
-        "recovered": found["recovered"] and found["margin"] > 0.3 and cosine > 0.5,
-    }
+    margin = scores.margin(planted)
+    result = scores.locate_result(
+        setting=f"{n} trigger and {n} benign prompts; logistic probes on the residual stream "
+        "at the '?' position",
+        metric="held-out accuracy of 'the prompt holds a trigger word'",
+        planted=planted,
+        numbers={"margin": margin, "probe_cosine_with_planted_direction": cosine},
+        variants=[
+            Scores.flat(
+                scores.meta["selectivity"],
+                sites,
+                method="probing",
+                meaning="probe accuracy minus the accuracy of a probe for random word labels",
+            ).locate_result(
+                setting="control task (Hewitt & Liang 2019): a random label per word before '?'",
+                metric="accuracy minus control-task accuracy",
+                planted=planted,
+                variant="selectivity",
+            )
+        ],
+    )
+    return Outcome(result, recovered=result.recovery.recovered and margin > 0.3 and cosine > 0.5)

@@ -2,8 +2,10 @@
 
 `Scores` is `addressing.SiteScores` (a score tensor and the sites it is indexed by) plus the
 method that produced it, one sentence on what a value means, and metadata (baselines, the
-parameters used, other per-site tensors). It adds the two questions a test or a reader asks of
-a ranking: where does a planted site rank, and by how much do the planted sites beat the rest.
+parameters used, other per-site tensors). It adds the questions a test or a reader asks of a
+ranking: by how much do the planted sites beat the rest, and how does the ranking score against
+them (`recovery`: AUROC, precision at k, 1-based ranks, from `mi_atlas.runs`). `scored()` and
+`locate_result()` turn it into the typed run document; ranking is written once, in `runs.ranked`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mi_atlas import runs
 from reference_impls.addressing import Site, SiteError, SiteScores
 
 
@@ -46,12 +49,6 @@ class Scores(SiteScores):
         order = torch.argsort(self.values.reshape(-1), descending=True, stable=True)
         return [self.sites[i] for i in order.tolist()]
 
-    def rank(self, site: Site) -> int:
-        """0-based rank of `site` (0 = highest score)."""
-        if site not in self.sites:
-            raise SiteError(f"{site} was not scored")
-        return self.ranking().index(site)
-
     def margin(self, planted: Iterable[Site]) -> float:
         """Lowest planted score minus highest score of any other site (> 0: planted on top)."""
         planted = set(planted)
@@ -67,6 +64,42 @@ class Scores(SiteScores):
         """Whether the planted sites are exactly the top len(planted) sites."""
         planted = set(planted)
         return set(self.ranking()[: len(planted)]) == planted
+
+    def scored(self) -> list[runs.Scored]:
+        """Every site (or edge) with its score, highest first, ranked from 1 (`runs.ranked`)."""
+        flat = self.values.reshape(-1).tolist()
+        return runs.ranked([s.doc() for s in self.sites], [runs.Estimate.of(v) for v in flat])
+
+    def recovery(self, planted: Iterable[Site]) -> runs.Recovery:
+        """AUROC, precision at k and the 1-based ranks of the planted sites (`runs.recovery`)."""
+        planted = list(planted)
+        missing = [str(s) for s in planted if s not in self.sites]
+        if missing:
+            raise SiteError(f"planted sites were not scored: {', '.join(missing)}")
+        labels = [str(s) for s in self.sites]
+        return runs.recovery([self.values.reshape(-1).tolist()], labels, map(str, planted))
+
+    def locate_result(
+        self,
+        setting: str,
+        metric: str,
+        planted: Iterable[Site] = (),
+        numbers: dict[str, float] | None = None,
+        variant: str = "",
+        **fields: Any,
+    ) -> runs.LocateResult:
+        """This ranking as a run document's locate result, scored against `planted` (if any)."""
+        planted = list(planted)
+        return runs.LocateResult(
+            setting=setting,
+            metric=metric,
+            meaning=self.meaning,
+            scores=self.scored(),
+            recovery=self.recovery(planted) if planted else None,
+            numbers={k: runs.Estimate.of(v) for k, v in (numbers or {}).items()},
+            variant=variant,
+            **fields,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: SiteScores.to_dict plus method, meaning and metadata."""

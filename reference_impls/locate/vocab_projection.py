@@ -29,7 +29,7 @@ from torch import Tensor
 from reference_impls import addressing as A
 from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate.scores import Scores
-from reference_impls.registry import register_method
+from reference_impls.registry import Outcome, register_method
 
 
 def lens_logits(
@@ -150,25 +150,35 @@ def _absolute(pos: int, tokens: Tensor) -> int:
 
 
 @register_method("vocab-projection", default_model="induction")
-def demo(model_name: str) -> dict[str, Any]:
+def demo(model_name: str) -> Outcome:
     """Logit lens on induction prompts, and the copying score of every head's OV circuit."""
     run = _zoo.induction(model_name, "vocab-projection")
     lens = logit_lens(run.model, run.clean, run.answer)
     words = range(3, run.model.cfg.d_vocab)  # the task's words, not <pad> <bos> <unk>
     copying = copying_scores(run.model, tokens=words)
     planted = run.induction_heads()
-    found = _zoo.recovery(copying, planted)
     induction_layer = min(layer for layer, _ in run.truth["induction_heads"])
-    return {
-        "logit_lens": {
-            "scores": lens.to_dict(),
-            "top1_by_layer": lens.meta["top1"].tolist(),
-            "first_layer": lens.meta["first_layer"],
-            "expected_first_layer": induction_layer,
-        },
-        "ov_copying": {
-            "scores": copying.to_dict(),
-            **{k: v for k, v in found.items() if k != "recovered"},
-        },
-        "recovered": found["recovered"] and lens.meta["first_layer"] == induction_layer,
-    }
+    first_layer = lens.meta["first_layer"]
+    result = copying.locate_result(
+        setting="the OV circuit W_E W_V W_O W_U of every head, over the task's words",
+        metric="the OV circuit's output logits",
+        planted=planted,
+        numbers={"margin": copying.margin(planted)},
+        variants=[
+            lens.locate_result(
+                setting="logit lens: the residual stream decoded at every layer, induction prompts",
+                metric="log-probability of the answer",
+                numbers={
+                    **{f"top1 at layer {i}": v for i, v in enumerate(lens.meta["top1"].tolist())},
+                    "induction layer": induction_layer,
+                    **(
+                        {"first layer with the answer on top": first_layer}
+                        if first_layer is not None
+                        else {}
+                    ),
+                },
+                variant="logit lens",
+            )
+        ],
+    )
+    return Outcome(result, recovered=result.recovery.recovered and first_layer == induction_layer)

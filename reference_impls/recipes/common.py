@@ -4,21 +4,22 @@ A recipe chains Locate -> Steer -> a measured improvement. To show that the *loc
 matter, and not merely that steering anything of that size changes the model, the same steer
 is applied to randomly chosen sites (or a random direction) of the same size, and every metric
 is measured three times: before steering, after steering the located sites, and under the
-control. `compare` does exactly that, checks that the model is bit-for-bit restored afterwards,
-and `RecipeResult` is the dictionary `mi-atlas run <recipe> --json` prints.
+control. `compare` does exactly that and checks that the model is bit-for-bit restored
+afterwards; `recipe_result` builds the typed `runs.RecipeResult` that `mi-atlas run <recipe>
+--json` prints inside its run document.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from mi_atlas import runs
 from reference_impls import addressing as A
 from reference_impls.addressing import Site
 
@@ -52,42 +53,17 @@ def inner_residual_sites(model: Any, n_pos: int) -> list[Site]:
     return [A.resid(layer, pos) for layer in range(1, n_layers) for pos in range(n_pos)]
 
 
-def random_direction(like: Tensor, seed: int = 0) -> Tensor:
-    """A random direction with the norm of `like`: the same-size control for a steering vector."""
-    r = torch.randn(like.shape, generator=torch.Generator().manual_seed(seed))
-    return r / r.norm() * like.norm()
-
-
-@dataclass(frozen=True)
-class Measure:
-    """One metric measured before steering, after steering the located sites, and on the control."""
-
-    name: str
-    before: float
-    after: float
-    control: float
-    higher_is_better: bool = True
-
-    @property
-    def gain(self) -> float:
-        """Improvement from steering the located sites (positive = better)."""
-        sign = 1.0 if self.higher_is_better else -1.0
-        return sign * (self.after - self.before)
-
-    @property
-    def control_gain(self) -> float:
-        """Improvement from the same steer on the control (positive = better)."""
-        sign = 1.0 if self.higher_is_better else -1.0
-        return sign * (self.control - self.before)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "before": round(self.before, 4),
-            "after": round(self.after, 4),
-            "control": round(self.control, 4),
-            "higher_is_better": self.higher_is_better,
-        }
+def measured(
+    name: str, before: float, after: float, control: float, higher_is_better: bool = True
+) -> runs.Measure:
+    """One metric before steering, after steering the located sites, and under the control."""
+    return runs.Measure(
+        name=name,
+        before=runs.Estimate.of(before),
+        after=runs.Estimate.of(after),
+        control=runs.Estimate.of(control),
+        higher_is_better=higher_is_better,
+    )
 
 
 Metric = Callable[[], float]  # evaluates the model as it is right now
@@ -101,7 +77,7 @@ def compare(
     controls: Sequence[Any],
     metrics: dict[str, tuple[Metric, bool]],
     probe: Int[Tensor, "batch pos"],
-) -> tuple[dict[str, Measure], bool]:
+) -> tuple[dict[str, runs.Measure], bool]:
     """Measure every metric before, under `steer(located)`, and under `steer(c)` for each control.
 
     `metrics` maps a name to (zero-argument evaluation, higher is better). `steer(target)` is a
@@ -123,59 +99,84 @@ def compare(
     with torch.no_grad():
         restored = torch.equal(model(probe), reference)
     measures = {
-        name: Measure(name, before[name], after[name], ctrl[name], better)
+        name: measured(name, before[name], after[name], ctrl[name], better)
         for name, (_, better) in metrics.items()
     }
     return measures, restored
 
 
-@dataclass
-class RecipeResult:
-    """A recipe's outcome: the headline metric, collateral metrics, the sites, and the control.
+def recipe_result(
+    locate: str,
+    steer: str,
+    metric: runs.Measure,
+    collateral: Sequence[runs.Measure],
+    targets: Sequence[Site],
+    control: runs.Control,
+    restored: bool,
+    details: dict[str, Any] | None = None,
+    other: Sequence[runs.Measure] = (),
+    located: runs.LocateResult | None = None,
+) -> runs.RecipeResult:
+    """The typed result of a recipe (`runs.RecipeResult`): the headline metric, collateral, the
+    steered sites, the control, and every number of `details` (nested names joined by " / ";
+    text becomes a note)."""
+    numbers, notes = flatten(details or {})
+    return runs.RecipeResult(
+        locate=locate,
+        steer=steer,
+        metric=metric,
+        collateral=list(collateral),
+        targets=[s.doc() for s in targets],
+        control=control,
+        restored=restored,
+        numbers=numbers,
+        other=list(other),
+        located=located,
+        notes=notes,
+    )
 
-    `metric` is the improvement the recipe is for; `collateral` holds what must not get worse
-    (benign outputs, task accuracy, other facts). `sites` are the located sites steered and
-    `control_sites` the same-size random sites (for a direction, its description).
-    """
 
-    recipe: str  # sub-goal id (taxonomy/goals.yaml)
-    model: str  # zoo model name
-    locate: str  # locate method used, "taxonomy-id: function"
-    steer: str  # steer method used, "taxonomy-id: function"
-    metric: Measure
-    collateral: list[Measure]
-    sites: list[Any]
-    control_sites: list[Any]
-    restored: bool  # the model's outputs are bit-for-bit the original after the recipe
-    recovered: bool | None = None  # did the locate step find the planted sites
-    details: dict[str, Any] = field(default_factory=dict)
+def random_sites_control(controls: Sequence[Sequence[Site]], what: str) -> runs.Control:
+    """The control of a recipe that steered `len(controls)` random draws of sites."""
+    draws = len(controls)
+    return runs.Control(
+        kind="random-sites",
+        description=f"{what}, drawn at random" + (f" ({draws} draws, mean)" if draws > 1 else ""),
+        targets=[s.doc() for draw in controls[:1] for s in draw],
+    )
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict; sites are written with `Site.to_dict` when they are sites.
 
-        This is the `result` of `mi-atlas run <recipe> --json` (the registry adds the model's
-        ground truth and moves `recovered` up).
-        """
+def flatten(
+    details: dict[str, Any], prefix: str = ""
+) -> tuple[dict[str, runs.Estimate], list[str]]:
+    """Numbers (by " / "-joined name) and one-line notes from a nested dict of details."""
+    numbers: dict[str, runs.Estimate] = {}
+    notes: list[str] = []
+    for key, value in details.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, bool):
+            notes.append(f"{name}: {'yes' if value else 'no'}")
+        elif isinstance(value, int | float):
+            numbers[name] = runs.Estimate.of(value)
+        elif isinstance(value, dict):
+            more, text = flatten(value, f"{name} / ")
+            numbers.update(more)
+            notes += text
+        elif isinstance(value, list | tuple) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+        ):
+            numbers.update({f"{name} / {i}": runs.Estimate.of(v) for i, v in enumerate(value)})
+        else:
+            notes.append(f"{name}: {_text(value)}")
+    return numbers, notes
 
-        def site(s: Any) -> Any:
-            return s.to_dict() if isinstance(s, Site) else s
 
-        return {
-            "recipe": self.recipe,
-            "model": self.model,
-            "locate": self.locate,
-            "steer": self.steer,
-            "metric": self.metric.to_dict(),
-            "before": round(self.metric.before, 4),
-            "after": round(self.metric.after, 4),
-            "control": round(self.metric.control, 4),
-            "collateral": [m.to_dict() for m in self.collateral],
-            "sites": [site(s) for s in self.sites],
-            "control_sites": [site(s) for s in self.control_sites],
-            "restored": self.restored,
-            "recovered": self.recovered,
-            "details": self.details,
-        }
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_text(v)}" for k, v in value.items())
+    return str(value)
 
 
 def masked_logprob(tokens: Int[Tensor, "batch pos"], loss_mask: Tensor):

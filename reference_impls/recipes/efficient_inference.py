@@ -31,14 +31,13 @@ from reference_impls import zoo
 from reference_impls.interventions import weight
 from reference_impls.locate.gradient_detection import gradient_x_activation
 from reference_impls.recipes.common import (
-    Measure,
-    RecipeResult,
     compare,
     masked_logprob,
     random_sites,
+    random_sites_control,
+    recipe_result,
 )
-from reference_impls.registry import register_recipe
-from reference_impls.steer._threads import single_threaded
+from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer.amplitude_manipulation import ablate
 
 
@@ -84,7 +83,7 @@ def run(
     n_fit: int = 128,
     n_random: int = 8,
     seed: int = 0,
-) -> RecipeResult:
+) -> Outcome:
     """Prune `sparsity` of the heads (or neurons) by attribution; compare random and magnitude."""
     model = zoo.load(model_name)
     task = zoo.task(model_name)
@@ -117,32 +116,27 @@ def run(
         with prune(control):
             random_accuracies.append(round(accuracy(), 4))
     m = measures["accuracy"]
-    return RecipeResult(
-        recipe="efficient-inference",
-        model=model_name,
+    result = recipe_result(
         locate="gradient-detection: gradient_x_activation, re-scored after each pruned site",
         steer="amplitude-manipulation: ablate(mode='zero') (pruning)",
-        metric=Measure(
-            f"task accuracy with {k}/{len(sites)} {kind} pruned", m.before, m.after, m.control
-        ),
+        metric=m.model_copy(update={"name": f"task accuracy with {k}/{len(sites)} {kind} pruned"}),
         collateral=[],
-        sites=pruned,
-        control_sites=[[str(s) for s in c] for c in controls],
+        targets=pruned,
+        control=random_sites_control(controls, f"masks of {k} {kind}"),
         restored=restored,
         details={
             "sparsity": k / len(sites),
             "pruned": k,
             "of": len(sites),
-            "control": f"mean over {n_random} random masks of {k} {kind}",
             "random_pruning_accuracies": random_accuracies,
             "magnitude_pruning_accuracy": round(magnitude_accuracy, 4),
             "magnitude_sites": [str(s) for s in by_magnitude],
         },
     )
+    return Outcome(result)
 
 
 @register_recipe("efficient-inference", default_model="induction")
-@single_threaded
-def efficient_inference(model_name: str) -> dict[str, Any]:
+def efficient_inference(model_name: str) -> Outcome:
     """Prune half the heads by gradient attribution; accuracy vs random and magnitude pruning."""
-    return run(model_name).to_dict()
+    return run(model_name)

@@ -33,9 +33,13 @@ from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.locate.gradient_detection import gradient_x_activation
 from reference_impls.locate.metrics import AnswerLogProb
-from reference_impls.recipes.common import RecipeResult, compare, random_sites
-from reference_impls.registry import register_recipe
-from reference_impls.steer._threads import single_threaded
+from reference_impls.recipes.common import (
+    compare,
+    random_sites,
+    random_sites_control,
+    recipe_result,
+)
+from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer.targeted_optimization import (
     all_weight_masks,
     fine_tune,
@@ -65,7 +69,7 @@ def run(
     steps: int = 30,
     n_random: int = 6,
     seed: int = 0,
-) -> RecipeResult:
+) -> Outcome:
     """Fine-tune the located neurons, all weights, and random neurons for `steps` each."""
     model = zoo.load(model_name)
     task = zoo.task(model_name)
@@ -113,34 +117,31 @@ def run(
     updated = n_updated(site_weight_masks(model, located))
     facts = task.facts()
     city = {f["city_id"]: f["city"] for f in facts}
-    return RecipeResult(
-        recipe="efficient-training",
-        model=model_name,
+    result = recipe_result(
         locate="gradient-detection: gradient_x_activation over every MLP neuron",
         steer=f"targeted-optimization: fine_tune of the top {n_neurons} neurons only",
         metric=measures["new facts learned (both phrasings)"],
         collateral=[measures["other facts kept"]],
-        sites=located,
-        control_sites=[[str(s) for s in c] for c in controls],
+        targets=located,
+        control=random_sites_control(controls, f"sets of {n_neurons} neurons"),
         restored=restored,
-        recovered=all(s.layer == zoo.ground_truth(model_name)["mlp_layer"] for s in located),
         details={
             "full_fine_tuning": {k: round(v, 4) for k, v in full.items()},
             "parameters_updated": updated,
             "parameters_total": total,
             "fraction_updated": round(updated / total, 4),
             "budget": f"{steps} Adam steps for each (lr 1e-2 located/random, 3e-3 full)",
-            "control": f"mean over {n_random} random sets of {n_neurons} neurons",
             "moved": [
                 {"subject": facts[i]["subject"], "from": facts[i]["city"], "to": city[int(new[i])]}
                 for i in moved.tolist()
             ],
         },
     )
+    planted_layer = zoo.ground_truth(model_name)["mlp_layer"]
+    return Outcome(result, recovered=all(s.layer == planted_layer for s in located))
 
 
 @register_recipe("efficient-training", default_model="facts")
-@single_threaded
-def efficient_training(model_name: str) -> dict[str, Any]:
+def efficient_training(model_name: str) -> Outcome:
     """Teach 8 moved facts by fine-tuning 16 attributed neurons (~2% of weights) vs random/full."""
-    return run(model_name).to_dict()
+    return run(model_name)

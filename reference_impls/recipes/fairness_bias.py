@@ -34,18 +34,17 @@ from typing import Any
 
 import torch
 
+from mi_atlas import runs
 from reference_impls import zoo
 from reference_impls.locate.causal_attribution import activation_patching
 from reference_impls.locate.metrics import LogitDiff
 from reference_impls.recipes.common import (
-    RecipeResult,
     compare,
     inner_residual_sites,
-    random_direction,
+    recipe_result,
 )
-from reference_impls.registry import register_recipe
+from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer import vector_arithmetic as va
-from reference_impls.steer._threads import single_threaded
 
 
 def group_pair(task: Any, n: int, seed: int, **fixed: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +66,7 @@ def locate_bias(model: Any, task: Any, n: int = 64, seed: int = 0) -> tuple[Any,
     return sites[int(patched.meta["recovered"].reshape(-1).argmax())], patched
 
 
-def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> RecipeResult:
+def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Outcome:
     """Patch to find the attribute, project its direction out everywhere, vs a random direction."""
     model = zoo.load(model_name)
     task = zoo.task(model_name)
@@ -78,7 +77,7 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
     for i, persona in enumerate(task.PERSONAS):
         north, south = group_pair(task, n, seed + 1 + i, ambiguous=True, persona=persona)
         directions.append(va.mean_difference(model, located, north, south))  # (d_model,)
-    control = [random_direction(d, seed + i) for i, d in enumerate(directions)]
+    control = [va.random_direction(d, seed + i) for i, d in enumerate(directions)]
 
     metrics = {
         "bias gap": (lambda: abs(task.bias_gap(model)), False),
@@ -89,36 +88,33 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
         model, lambda ds: va.ablate_directions(model, ds), directions, [control], metrics, north[:8]
     )
     truth = zoo.ground_truth(model_name)
-    return RecipeResult(
-        recipe="fairness-bias",
-        model=model_name,
+    result = recipe_result(
         locate="causal-attribution: activation_patching north -> south over the inner residual stream",
         steer="vector-arithmetic: mean_difference (north - south, per persona) + ablate_directions at every layer",
         metric=measures["bias gap"],
         collateral=[measures["accuracy on clear content"], measures["style accuracy"]],
-        sites=[located],
-        control_sites=[
-            f"random directions of norms {', '.join(f'{float(d.norm()):.3f}' for d in directions)}"
-        ],
+        targets=[located],
+        control=runs.Control(
+            kind="random-direction",
+            description="random directions of the same norms "
+            f"({', '.join(f'{float(d.norm()):.3f}' for d in directions)})",
+        ),
         restored=restored,
-        recovered=located.pos == truth["answer_position"],
         details={
             "direction_norms": [round(float(d.norm()), 4) for d in directions],
             "direction_cosine": round(
                 float(torch.nn.functional.cosine_similarity(*directions, dim=0)), 4
             ),
-            "patching_recovered": {
-                str(s): round(float(r), 4)
-                for s, r in zip(
-                    patched.sites, patched.meta["recovered"].reshape(-1).tolist(), strict=True
-                )
-            },
         },
+        located=patched.locate_result(
+            setting="denoising: north-prompt residual streams patched into south prompts",
+            metric="positive-minus-negative answer logit difference at the answer",
+        ),
     )
+    return Outcome(result, recovered=located.pos == truth["answer_position"])
 
 
 @register_recipe("fairness-bias", default_model="persona-bias")
-@single_threaded
-def fairness_bias(model_name: str) -> dict[str, Any]:
+def fairness_bias(model_name: str) -> Outcome:
     """Patching finds where the group reaches the answer; projecting its direction out ends the bias."""
-    return run(model_name).to_dict()
+    return run(model_name)

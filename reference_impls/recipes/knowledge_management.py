@@ -22,13 +22,13 @@ from typing import Any
 
 import torch
 
+from mi_atlas import runs
 from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.locate.causal_attribution import causal_tracing
 from reference_impls.locate.metrics import AnswerProb
-from reference_impls.recipes.common import Measure, RecipeResult, random_sites
-from reference_impls.registry import register_recipe
-from reference_impls.steer._threads import single_threaded
+from reference_impls.recipes.common import measured, random_sites, recipe_result
+from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer.targeted_optimization import rome_edit
 
 
@@ -73,7 +73,7 @@ def locate_fact(
     return causal_tracing(model, queries, subject_positions, sites, metric, samples=samples)
 
 
-def run(model_name: str = "facts", n_edits: int = 4, seed: int = 0) -> RecipeResult:
+def run(model_name: str = "facts", n_edits: int = 4, seed: int = 0) -> Outcome:
     """Trace the fact's location, ROME-edit `n_edits` facts one at a time, score each, undo each."""
     model = zoo.load(model_name)
     task = zoo.task(model_name)
@@ -114,34 +114,41 @@ def run(model_name: str = "facts", n_edits: int = 4, seed: int = 0) -> RecipeRes
     def mean(name: str, key: str) -> float:
         return sum(r[key] for r in rows[name]) / len(rows[name])
 
-    def measure(key: str, label: str) -> Measure:
-        return Measure(label, mean("before", key), mean("after", key), mean("control", key))
+    def measure(key: str, label: str) -> runs.Measure:
+        return measured(label, mean("before", key), mean("after", key), mean("control", key))
 
     found = (located.layer, located.pos) == (truth.get("mlp_layer"), truth.get("position"))
-    return RecipeResult(
-        recipe="knowledge-management",
-        model=model_name,
+    result = recipe_result(
         locate="causal-attribution: causal_tracing over (MLP layer, position), subject noised",
         steer="targeted-optimization: rome_edit (rank-one update of W_out)",
         metric=measure(
             "score", "edit score: harmonic mean of efficacy, generalisation, specificity"
         ),
         collateral=[measure("specificity", "specificity: other facts still recalled")],
-        sites=[located],
-        control_sites=control_sites,
+        targets=[located],
+        control=runs.Control(
+            kind="random-sites",
+            description="the same edit at a random other (MLP layer, position), one per edit",
+            targets=[s.doc() for s in control_sites],
+        ),
         restored=restored,
-        recovered=found,
-        details={
-            "efficacy": measure("efficacy", "efficacy").to_dict(),
-            "generalisation": measure("generalisation", "generalisation (direct form)").to_dict(),
-            "edited_subjects": [task.facts()[s]["subject"] for s in subjects],
-            "tracing_top": [(str(s), round(v, 4)) for s, v in traced.top(3)],
-        },
+        details={"edited_subjects": [task.facts()[s]["subject"] for s in subjects]},
+        other=[
+            measure("efficacy", "efficacy"),
+            measure("generalisation", "generalisation (direct form)"),
+        ],
+        located=traced.locate_result(
+            setting="causal tracing: subject embeddings noised, clean MLP outputs restored",
+            metric="probability of the city",
+            planted=[A.mlp_out(truth["mlp_layer"], truth["position"])]
+            if truth.get("mlp_layer") is not None
+            else [],
+        ),
     )
+    return Outcome(result, recovered=found)
 
 
 @register_recipe("knowledge-management", default_model="facts")
-@single_threaded
-def knowledge_management(model_name: str) -> dict[str, Any]:
+def knowledge_management(model_name: str) -> Outcome:
     """Causal tracing finds the fact's MLP; a ROME edit rewrites one fact, scored as ROME does."""
-    return run(model_name).to_dict()
+    return run(model_name)

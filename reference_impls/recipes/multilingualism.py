@@ -23,12 +23,12 @@ from typing import Any
 
 import torch
 
+from mi_atlas import runs
 from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.locate.magnitude_analysis import lape
-from reference_impls.recipes.common import RecipeResult, compare, random_sites
-from reference_impls.registry import register_recipe
-from reference_impls.steer._threads import single_threaded
+from reference_impls.recipes.common import compare, random_sites, recipe_result
+from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer.amplitude_manipulation import ablate, rewritten
 
 
@@ -65,7 +65,7 @@ def switch(model: Any, off: list[A.Site], on: list[A.Site], on_values: dict[A.Si
 
 def run(
     model_name: str = "bilingual", remove: str = "en", hold: str = "fr", seed: int = 0
-) -> RecipeResult:
+) -> Outcome:
     """LAPE finds the language neurons; switching one language's off holds the other intact."""
     model = zoo.load(model_name)
     task = zoo.task(model_name)
@@ -84,23 +84,37 @@ def run(
     probe = task.sentences(remove, 8, seed + 30)
     measures, restored = compare(model, steer, located, [control], metrics, probe)
     truth = zoo.ground_truth(model_name)["language_neurons"]
-    return RecipeResult(
-        recipe="multilingualism",
-        model=model_name,
+    planted = [
+        A.neuron(int(layer), j)
+        for layer, sets in truth.items()
+        for lang in task.LANGUAGES
+        for j in sets[lang]
+    ]
+    result = recipe_result(
         locate="magnitude-analysis: lape over mean |activation| per language",
         steer=f"amplitude-manipulation: ablate(mode='zero') of the {remove} neurons",
         metric=measures[f"{remove} verb accuracy"],
         collateral=[measures[f"{hold} verb accuracy"], measures[f"{hold} language fidelity"]],
-        sites=located,
-        control_sites=control,
+        targets=located,
+        control=runs.Control(
+            kind="random-sites",
+            description=f"as many MLP neurons ({len(control)}), drawn at random from the others",
+            targets=[s.doc() for s in control],
+        ),
         restored=restored,
-        recovered=_recovered(chosen, truth),
         details={
             "located_per_language": {lang: len(sites) for lang, sites in chosen.items()},
             "overlap_with_planted": _overlap(chosen, truth),
             "switch_attempt": switch_attempt(model, task, chosen, remove, hold, seed),
         },
+        located=scores.locate_result(
+            setting="sentences of both languages; per neuron the entropy of its mean "
+            "|activation| across languages",
+            metric="mean |activation| per language",
+            planted=planted,
+        ),
     )
+    return Outcome(result, recovered=_recovered(chosen, truth))
 
 
 def switch_attempt(
@@ -162,7 +176,6 @@ def _recovered(chosen: dict[str, list[A.Site]], truth: dict[str, Any]) -> bool:
 
 
 @register_recipe("multilingualism", default_model="bilingual")
-@single_threaded
-def multilingualism(model_name: str) -> dict[str, Any]:
+def multilingualism(model_name: str) -> Outcome:
     """LAPE locates the language neurons; switching English's off removes it and holds French."""
-    return run(model_name).to_dict()
+    return run(model_name)

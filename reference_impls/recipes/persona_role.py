@@ -22,19 +22,18 @@ from typing import Any
 
 import torch
 
+from mi_atlas import runs
 from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.locate.causal_attribution import activation_patching
 from reference_impls.locate.metrics import LogitDiff
 from reference_impls.recipes.common import (
-    RecipeResult,
     compare,
     inner_residual_sites,
-    random_direction,
+    recipe_result,
 )
-from reference_impls.registry import register_recipe
+from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer import vector_arithmetic as va
-from reference_impls.steer._threads import single_threaded
 
 
 def persona_pair(
@@ -61,14 +60,14 @@ def locate_persona(model: Any, task: Any, n: int = 64, seed: int = 0) -> tuple[A
     return sites[int(recovered.argmax())], patched
 
 
-def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> RecipeResult:
+def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Outcome:
     """Patch to find the persona, add the casual-minus-formal vector there, vs a random vector."""
     model = zoo.load(model_name)
     task = zoo.task(model_name)
     located, patched = locate_persona(model, task, seed=seed)
     fit_formal, fit_casual, _, _ = persona_pair(task, n, seed + 1)
     vector = va.mean_difference(model, located, fit_casual, fit_formal)  # casual - formal
-    control = random_direction(vector, seed)
+    control = va.random_direction(vector, seed)
     steered = located.at(None)  # CAA adds the vector at every position of that layer
     formal, casual, _, _ = persona_pair(task, 256, seed + 2)
 
@@ -116,9 +115,7 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
         casual[:8],
     )
     truth = zoo.ground_truth(model_name)
-    return RecipeResult(
-        recipe="persona-role",
-        model=model_name,
+    result = recipe_result(
         locate="causal-attribution: activation_patching casual -> formal over the inner residual stream",
         steer="vector-arithmetic: mean_difference (casual - formal) + add_vector, coeff +1 / -1",
         metric=to_casual["formal prompts answered casually"],
@@ -126,26 +123,23 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Recipe
             to_casual["sentiment unchanged (formal -> casual)"],
             to_formal["sentiment unchanged (casual -> formal)"],
         ],
-        sites=[steered],
-        control_sites=[f"random direction of norm {float(vector.norm()):.3f}"],
+        targets=[steered],
+        control=runs.Control(
+            kind="random-direction",
+            description=f"a random direction of the same norm ({float(vector.norm()):.3f})",
+        ),
         restored=restored and restored_too,
-        recovered=located.pos == truth["persona"]["position"],
-        details={
-            "reverse_casual_to_formal": to_formal["casual prompts answered formally"].to_dict(),
-            "patching_recovered": {
-                str(s): round(float(r), 4)
-                for s, r in zip(
-                    patched.sites, patched.meta["recovered"].reshape(-1).tolist(), strict=True
-                )
-            },
-            "vector_norm": round(float(vector.norm()), 4),
-            "vector_from": located.to_dict(),
-        },
+        details={"vector_norm": round(float(vector.norm()), 4), "vector_from": str(located)},
+        other=[to_formal["casual prompts answered formally"]],
+        located=patched.locate_result(
+            setting="denoising: casual-prompt residual streams patched into formal prompts",
+            metric="casual-minus-formal answer logit difference at the answer",
+        ),
     )
+    return Outcome(result, recovered=located.pos == truth["persona"]["position"])
 
 
 @register_recipe("persona-role", default_model="persona-bias")
-@single_threaded
-def persona_role(model_name: str) -> dict[str, Any]:
+def persona_role(model_name: str) -> Outcome:
     """Patching finds the persona; adding +/- the persona vector switches formal <-> casual."""
-    return run(model_name).to_dict()
+    return run(model_name)

@@ -21,13 +21,13 @@ from typing import Any
 
 import torch
 
+from mi_atlas import runs
 from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.locate.probing import probe
-from reference_impls.recipes.common import RecipeResult, compare, random_direction
-from reference_impls.registry import register_recipe
+from reference_impls.recipes.common import compare, recipe_result
+from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer import vector_arithmetic as va
-from reference_impls.steer._threads import single_threaded
 
 
 def residual_sites_at(model: Any, pos: int) -> list[A.Site]:
@@ -45,7 +45,7 @@ def earliest_best(scores: Any, tolerance: float = 0.01) -> A.Site:
     )
 
 
-def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> RecipeResult:
+def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> Outcome:
     """Probe for the trigger, take the difference in means, ablate it (and add it), vs random."""
     model = zoo.load(model_name)
     task = zoo.task(model_name)
@@ -59,7 +59,7 @@ def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> RecipeResul
     probed = probe(model, torch.cat([fit_trig, fit_ben]), labels, residual_sites_at(model, pos))
     located = earliest_best(probed)
     direction = va.mean_difference(model, located, fit_trig, fit_ben)  # (d_model,)
-    control = random_direction(direction, seed)
+    control = va.random_direction(direction, seed)
     cosine = float(
         torch.nn.functional.cosine_similarity(direction, torch.tensor(truth["direction"]), dim=0)
     )
@@ -99,31 +99,31 @@ def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> RecipeResul
         },
         eval_ben[:8],
     )
-    return RecipeResult(
-        recipe="safety-reliability",
-        model=model_name,
+    result = recipe_result(
         locate="probing: linear probe for the trigger on the residual stream at the answer position",
         steer="vector-arithmetic: mean_difference + ablate_direction (and add_vector)",
         metric=removed["refusal on triggered prompts"],
         collateral=[removed["benign answers unchanged"]],
-        sites=[located],
-        control_sites=[f"random direction of norm {float(direction.norm()):.3f}"],
+        targets=[located],
+        control=runs.Control(
+            kind="random-direction",
+            description=f"a random direction of the same norm ({float(direction.norm()):.3f})",
+        ),
         restored=restored and restored_too,
-        recovered=located.layer == truth["layer"] and cosine > 0.9,
         details={
             "direction_cosine_with_planted": round(cosine, 4),
             "direction_norm": round(float(direction.norm()), 4),
-            "probe_accuracy": {
-                str(s): round(float(v), 4)
-                for s, v in zip(probed.sites, probed.values.tolist(), strict=True)
-            },
-            "opposite_induce_refusal": induced["refusal on benign prompts"].to_dict(),
         },
+        other=[induced["refusal on benign prompts"]],
+        located=probed.locate_result(
+            setting=f"{n} trigger and {n} benign prompts; logistic probes at the answer position",
+            metric="held-out probe accuracy",
+        ),
     )
+    return Outcome(result, recovered=located.layer == truth["layer"] and cosine > 0.9)
 
 
 @register_recipe("safety-reliability", default_model="refusal")
-@single_threaded
-def safety_reliability(model_name: str) -> dict[str, Any]:
+def safety_reliability(model_name: str) -> Outcome:
     """Locate the refusal direction by probing; ablating it removes refusal, adding it induces it."""
-    return run(model_name).to_dict()
+    return run(model_name)

@@ -27,10 +27,10 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from mi_atlas import runs
 from reference_impls.addressing import Site, SiteError, head, heads, sae_feature
 from reference_impls.interventions import hooks, record
-from reference_impls.registry import register_method
-from reference_impls.steer._threads import single_threaded
+from reference_impls.registry import Outcome, register_method
 from reference_impls.steer.sae import SparseAutoencoder, rewritten_features
 
 # fn(site, activation slice with the batch axis first) -> the new slice
@@ -148,8 +148,7 @@ def _resampled(
 
 
 @register_method("amplitude-manipulation", default_model="induction")
-@single_threaded
-def demo(model_name: str) -> dict[str, Any]:
+def demo(model_name: str) -> Outcome:
     """Zero-, mean- and resample-ablate the planted induction heads, against as many random heads."""
     from reference_impls import zoo
     from reference_impls.zoo.tasks import masked_accuracy
@@ -162,27 +161,44 @@ def demo(model_name: str) -> dict[str, Any]:
     control = [others[i] for i in order[: len(planted)]]
     batch = task.eval_batch(256)
     reference = task.training_batch(torch.Generator().manual_seed(1), 256).tokens
-    accuracy = {"none": masked_accuracy(model, batch)}
+    with torch.no_grad():
+        logits = model(batch.tokens[:8])
+    before = masked_accuracy(model, batch)
+    measures, accuracy = [], {}
     for mode in ("zero", "mean", "resample"):
         for name, sites in (("planted", planted), ("random", control)):
             with ablate(model, sites, mode=mode, reference=None if mode == "zero" else reference):
-                accuracy[f"{mode} {name}"] = masked_accuracy(model, batch)
-    recovered = all(
-        accuracy[f"{m} planted"] < 0.5 and accuracy[f"{m} random"] > accuracy["none"] - 0.1
-        for m in ("zero", "mean", "resample")
+                accuracy[name] = masked_accuracy(model, batch)
+        measures.append(
+            runs.Measure(
+                name=f"accuracy, {mode}-ablated",
+                before=runs.Estimate.of(before),
+                after=runs.Estimate.of(accuracy["planted"]),
+                control=runs.Estimate.of(accuracy["random"]),
+                higher_is_better=False,  # ablating the sites that matter should hurt more
+                data=truth.get("metric", "accuracy"),
+            )
+        )
+    with torch.no_grad():
+        restored = torch.equal(model(batch.tokens[:8]), logits)
+    result = runs.SteerResult(
+        setting="ablate the planted induction heads (zero, mean, resample) on 256 eval sequences",
+        targets=[s.doc() for s in planted],
+        control=runs.Control(
+            kind="random-sites",
+            description=f"{len(control)} of the {len(others)} heads outside the planted "
+            "circuit, drawn at random (as many as the planted heads where the model has them)",
+            targets=[s.doc() for s in control],
+        ),
+        measures=measures,
+        restored=restored,
     )
-    return {
-        "metric": truth.get("metric", "accuracy"),
-        "accuracy": {k: round(v, 4) for k, v in accuracy.items()},
-        "sites": [s.to_dict() for s in planted],
-        "control_sites": [s.to_dict() for s in control],
-        "recovered": recovered,
-    }
+    recovered = all(m.after.mean < 0.5 and m.control.mean > m.before.mean - 0.1 for m in measures)
+    return Outcome(result, recovered=recovered)
 
 
 @register_method("amplitude-manipulation-sae", default_model="sparse-features")
-@single_threaded
-def sae_demo(model_name: str) -> dict[str, Any]:
+def sae_demo(model_name: str) -> Outcome:
     """Train an SAE on the residual stream, match its features to the planted topics, steer them."""
     from reference_impls import zoo
     from reference_impls.steer.sae import SAEConfig, match_latents, train_sae
@@ -204,7 +220,14 @@ def sae_demo(model_name: str) -> dict[str, Any]:
     test = task.sample_with_latents(128, torch.Generator().manual_seed(1))
     last = test.tokens.shape[1] - 1
     ceiling = float(codes.max())  # "fully on": the largest activation seen in training
-    effects = []
+    # per planted topic: its matched feature, and another feature as the same-size control
+    rows: dict[str, list[float]] = {}
+
+    def keep(name: str, value: Tensor) -> None:
+        rows.setdefault(name, []).append(float(value))
+
+    with torch.no_grad():
+        logits = model(test.tokens[:8])
     for latent, feature in enumerate(match.features):
         on = test.extra["latents"][:, latent]
         other = (feature + 1) % sae.d_sae  # another feature: the same-size control
@@ -216,23 +239,60 @@ def sae_demo(model_name: str) -> dict[str, Any]:
                 control = task.topic_mass(model, test.tokens)[:, -1, latent]
             with clamp_features(model, sae, sae_feature(hook, feature, pos=last), ceiling):
                 clamped = task.topic_mass(model, test.tokens)[:, -1, latent]
-        effects.append(
-            {
-                "latent": latent,
-                "feature": feature,
-                "correlation": match.correlations[latent],
-                "mass_when_on": round(float(mass[on].mean()), 4),
-                "mass_when_on_feature_ablated": round(float(ablated[on].mean()), 4),
-                "mass_when_on_other_feature_ablated": round(float(control[on].mean()), 4),
-                "mass_when_off": round(float(mass[~on].mean()), 4),
-                "mass_when_off_feature_clamped_on": round(float(clamped[~on].mean()), 4),
-            }
-        )
-    return {
-        "hook": hook,
-        "sae": {"d_sae": sae.d_sae, "rows": int(acts.shape[0])},
-        "mean_correlation": round(match.mean_correlation, 4),
-        "min_correlation": min(match.correlations),
-        "features": effects,
-        "recovered": min(match.correlations) > 0.9 and len(set(match.features)) == task.N_LATENTS,
-    }
+            with clamp_features(model, sae, sae_feature(hook, other, pos=last), ceiling):
+                clamped_other = task.topic_mass(model, test.tokens)[:, -1, latent]
+        keep("on", mass[on].mean())
+        keep("on, ablated", ablated[on].mean())
+        keep("on, other ablated", control[on].mean())
+        keep("off", mass[~on].mean())
+        keep("off, clamped", clamped[~on].mean())
+        keep("off, other clamped", clamped_other[~on].mean())
+    with torch.no_grad():
+        restored = torch.equal(model(test.tokens[:8]), logits)
+
+    def mean(name: str) -> runs.Estimate:
+        return runs.Estimate.of(sum(rows[name]) / len(rows[name]))
+
+    result = runs.SteerResult(
+        setting=f"an SAE (d_sae {sae.d_sae}) trained on {hook} over {int(acts.shape[0])} "
+        "positions; each topic's best-matching feature ablated (topic on) or clamped on "
+        "(topic off) at the last position",
+        targets=[sae_feature(hook, f).doc() for f in match.features],
+        control=runs.Control(
+            kind="other-sites",
+            description="the next SAE feature (index + 1) ablated or clamped the same way",
+        ),
+        measures=[
+            runs.Measure(
+                name="next-token mass on the topic's tokens (topic on), feature ablated",
+                before=mean("on"),
+                after=mean("on, ablated"),
+                control=mean("on, other ablated"),
+                higher_is_better=False,
+                data="mean over the topics",
+            ),
+            runs.Measure(
+                name="next-token mass on the topic's tokens (topic off), feature clamped on",
+                before=mean("off"),
+                after=mean("off, clamped"),
+                control=mean("off, other clamped"),
+                data="mean over the topics",
+            ),
+        ],
+        restored=restored,
+        numbers={
+            "mean_correlation": runs.Estimate.of(match.mean_correlation),
+            "min_correlation": runs.Estimate.of(min(match.correlations)),
+            **{
+                f"correlation of topic {i} with feature {f}": runs.Estimate.of(c)
+                for i, (f, c) in enumerate(zip(match.features, match.correlations, strict=True))
+            },
+            **{
+                f"topic {i} mass ({name})": runs.Estimate.of(values[i])
+                for name, values in rows.items()
+                for i in range(len(values))
+            },
+        },
+    )
+    recovered = min(match.correlations) > 0.9 and len(set(match.features)) == task.N_LATENTS
+    return Outcome(result, recovered=recovered)

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from mi_atlas import runs
 from reference_impls.addressing import Site, SiteError, dims, mlp_out, neuron
 from reference_impls.interventions import WeightEdit, edit_weights, hooks, weight
-from reference_impls.registry import register_method
-from reference_impls.steer._threads import single_threaded
+from reference_impls.registry import Outcome, register_method
 
 
 def mlp_keys(
@@ -311,48 +310,72 @@ def n_updated(masks: Mapping[str, Tensor]) -> int:
 
 
 @register_method("targeted-optimization", default_model="facts")
-@single_threaded
-def demo(model_name: str) -> dict[str, Any]:
+def demo(model_name: str) -> Outcome:
     """ROME-edit one fact at the planted MLP: the new city is recalled, other facts are kept."""
     from reference_impls import zoo
 
     model, task, truth = zoo.load(model_name), zoo.task(model_name), zoo.ground_truth(model_name)
     layer, position = truth["mlp_layer"], truth["position"]
+    # the control: the same edit at another MLP layer (as many sites, not the planted one)
+    other = next(i for i in range(model.cfg.n_layers) if i != layer)
     queries, answers = task.query_tokens(), task.answers()
     subject = 0
     new_city = int(answers[(answers != answers[subject]).nonzero()[0, 0]])
     key_tokens = task.training_batch(torch.Generator().manual_seed(1), 512).tokens
-    with torch.no_grad():
-        before = model(queries)
-    result = rome_edit(
-        model,
-        layer,
-        queries[subject : subject + 1],
-        torch.tensor([position]),
-        torch.tensor([new_city]),
-        key_tokens,
-    )
-    with torch.no_grad():
-        recall = model(queries)[:, -1].argmax(-1)
-        direct = int(model(queries[subject : subject + 1, : position + 1])[0, -1].argmax())
     others = torch.arange(len(answers)) != subject
-    scores = {
-        "efficacy": float(recall[subject] == new_city),
-        "generalisation": float(direct == new_city),
-        "specificity": float((recall[others] == answers[others]).float().mean()),
-    }
-    result.edit.undo()
+
+    def scores() -> dict[str, float]:
+        with torch.no_grad():
+            recall = model(queries)[:, -1].argmax(-1)
+            direct = int(model(queries[subject : subject + 1, : position + 1])[0, -1].argmax())
+        return {
+            "efficacy": float(recall[subject] == new_city),
+            "generalisation": float(direct == new_city),
+            "specificity": float((recall[others] == answers[others]).float().mean()),
+        }
+
+    def edited(at: int) -> tuple[dict[str, float], float]:
+        result = rome_edit(
+            model,
+            at,
+            queries[subject : subject + 1],
+            torch.tensor([position]),
+            torch.tensor([new_city]),
+            key_tokens,
+        )
+        try:
+            return scores(), float(result.delta.norm())
+        finally:
+            result.edit.undo()
+
     with torch.no_grad():
-        restored = torch.equal(model(queries), before)
-    return {
-        "edited": {
-            "subject": task.facts()[subject]["subject"],
-            "old": task.facts()[subject]["city"],
-            "new": next(f["city"] for f in task.facts() if f["city_id"] == new_city),
-        },
-        "site": mlp_out(layer, position).to_dict(),
-        "scores": scores,
-        "delta_norm": round(float(result.delta.norm()), 4),
-        "restored_after_undo": restored,
-        "recovered": min(scores.values()) > 0.9 and restored,
-    }
+        reference = model(queries)
+    before = scores()
+    after, delta_norm = edited(layer)
+    control, _ = edited(other)
+    with torch.no_grad():
+        restored = torch.equal(model(queries), reference)
+    fact = task.facts()[subject]
+    new_name = next(f["city"] for f in task.facts() if f["city_id"] == new_city)
+    result = runs.SteerResult(
+        setting=f"ROME: rank-one update of W_out at MLP {layer}, key at the last subject token",
+        targets=[mlp_out(layer, position).doc()],
+        control=runs.Control(
+            kind="other-sites",
+            description=f"the same edit at the other MLP layer ({other})",
+            targets=[mlp_out(other, position).doc()],
+        ),
+        measures=[
+            runs.Measure(
+                name=name,
+                before=runs.Estimate.of(before[name]),
+                after=runs.Estimate.of(after[name]),
+                control=runs.Estimate.of(control[name]),
+            )
+            for name in ("efficacy", "generalisation", "specificity")
+        ],
+        restored=restored,
+        numbers={"delta_norm": runs.Estimate.of(delta_norm)},
+        notes=[f"edited: {fact['subject']} lives in {fact['city']} -> {new_name}"],
+    )
+    return Outcome(result, recovered=min(after.values()) > 0.9 and restored)

@@ -28,10 +28,10 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from mi_atlas import runs
 from reference_impls.addressing import Site, dims, resid
 from reference_impls.interventions import add, project_out, record
-from reference_impls.registry import register_method
-from reference_impls.steer._threads import single_threaded
+from reference_impls.registry import Outcome, register_method
 from reference_impls.steer.sae import SparseAutoencoder, rewritten_features
 
 
@@ -112,9 +112,14 @@ def clamp_features(model, sae: SparseAutoencoder, sites: Site | Iterable[Site], 
     return rewritten_features(model, sae, sites, lambda site, f: torch.full_like(f, value))
 
 
+def random_direction(like: Tensor, seed: int = 0) -> Tensor:
+    """A random direction with the norm of `like`: the same-size control for a steering vector."""
+    r = torch.randn(like.shape, generator=torch.Generator().manual_seed(seed))
+    return r / r.norm() * like.norm()
+
+
 @register_method("vector-arithmetic", default_model="refusal")
-@single_threaded
-def demo(model_name: str) -> dict[str, Any]:
+def demo(model_name: str) -> Outcome:
     """Difference-in-means refusal direction: compare with the planted one, ablate it, add it."""
     from reference_impls import zoo
 
@@ -125,21 +130,52 @@ def demo(model_name: str) -> dict[str, Any]:
     cosine = float(
         torch.nn.functional.cosine_similarity(direction, torch.tensor(truth["direction"]), dim=0)
     )
+    random = random_direction(direction)  # the control, ablated and added alike
     test_triggered, test_benign = task.prompts(True, 256, seed=2), task.prompts(False, 256, seed=3)
-    rates = {
-        "triggered": task.refusal_rate(model, test_triggered),
-        "benign": task.refusal_rate(model, test_benign),
-    }
-    with ablate_direction(model, direction):
-        rates["triggered, direction ablated"] = task.refusal_rate(model, test_triggered)
-    with add_vector(model, site, direction, coeff=1.0):
-        rates["benign, direction added"] = task.refusal_rate(model, test_benign)
-    return {
-        "site": site.to_dict(),
-        "cosine_with_planted_direction": round(cosine, 4),
-        "direction_norm": round(float(direction.norm()), 4),
-        "refusal_rate": {k: round(v, 4) for k, v in rates.items()},
-        "recovered": cosine > 0.9
-        and rates["triggered, direction ablated"] < 0.05
-        and rates["benign, direction added"] > 0.95,
-    }
+    with torch.no_grad():
+        reference = model(test_benign[:8])
+
+    def rates(d: Tensor) -> tuple[float, float]:
+        with ablate_direction(model, d):
+            ablated = task.refusal_rate(model, test_triggered)
+        with add_vector(model, site, d, coeff=1.0):
+            added = task.refusal_rate(model, test_benign)
+        return ablated, added
+
+    ablated, added = rates(direction)
+    ablated_random, added_random = rates(random)
+    with torch.no_grad():
+        restored = torch.equal(model(test_benign[:8]), reference)
+    measures = [
+        runs.Measure(
+            name="refusal on trigger prompts, direction ablated",
+            before=runs.Estimate.of(task.refusal_rate(model, test_triggered)),
+            after=runs.Estimate.of(ablated),
+            control=runs.Estimate.of(ablated_random),
+            higher_is_better=False,
+            data="256 held-out trigger prompts",
+        ),
+        runs.Measure(
+            name="refusal on benign prompts, direction added",
+            before=runs.Estimate.of(task.refusal_rate(model, test_benign)),
+            after=runs.Estimate.of(added),
+            control=runs.Estimate.of(added_random),
+            data="256 held-out benign prompts",
+        ),
+    ]
+    result = runs.SteerResult(
+        setting="difference in means of the residual stream at '?' (trigger minus benign); "
+        "ablated everywhere, or added at its site",
+        targets=[site.doc()],
+        control=runs.Control(
+            kind="random-direction",
+            description=f"a random direction of the same norm ({float(direction.norm()):.3f})",
+        ),
+        measures=measures,
+        restored=restored,
+        numbers={
+            "cosine_with_planted_direction": runs.Estimate.of(cosine),
+            "direction_norm": runs.Estimate.of(float(direction.norm())),
+        },
+    )
+    return Outcome(result, recovered=cosine > 0.9 and ablated < 0.05 and added > 0.95)

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mi_atlas import runs
+
 MODELS_DIR = Path(__file__).parent / "models"
 
 
@@ -48,7 +50,7 @@ def names() -> list[str]:
 def path(name: str) -> Path:
     """The checkpoint directory of zoo model `name`."""
     if name not in names():
-        raise UnknownModelError(_unknown(name))
+        raise unknown_model(name)
     return MODELS_DIR / name
 
 
@@ -67,18 +69,56 @@ def ground_truth(name: str) -> dict[str, Any]:
     return card(name)["ground_truth"]
 
 
+def truth(name: str) -> runs.GroundTruth:
+    """What is planted in zoo model `name`, with roles, as its task module states it."""
+    return task(name).ground_truth(card(name))
+
+
+def model_ref(name: str) -> runs.ModelRef:
+    """Zoo model `name` as a run document names it (architecture and size from its card)."""
+    c = card(name)
+    training = c.get("training") or {}
+    return runs.ModelRef(
+        name=name,
+        source="zoo",
+        architecture=c.get("architecture", ""),
+        n_layers=training.get("n_layers"),
+        n_heads=training.get("n_heads"),
+        d_model=training.get("d_model"),
+    )
+
+
+def task_ref(name: str) -> runs.TaskRef:
+    """The task of zoo model `name` as a run document names it."""
+    c = card(name)
+    return runs.TaskRef(
+        name=c["task_module"],
+        description=c.get("task", ""),
+        metric=c["ground_truth"].get("metric", ""),
+        source=f"reference_impls/zoo/tasks/{c['task_module']}.py",
+    )
+
+
+def described(name: str) -> runs.ZooModel:
+    """Zoo model `name` for a run folder's index: model, task, card metrics and planted truth."""
+    return runs.ZooModel(
+        model=model_ref(name), task=task_ref(name), metrics=card(name)["metrics"], truth=truth(name)
+    )
+
+
 def task(name: str) -> ModuleType:
     """The data module of zoo model `name` (`reference_impls.zoo.tasks.<task>`)."""
     return importlib.import_module(f"reference_impls.zoo.tasks.{card(name)['task_module']}")
 
 
-def _unknown(name: str) -> str:
+def unknown_model(name: str) -> UnknownModelError:
+    """The error for a name that is not a zoo model, naming the closest one and all of them."""
     import difflib
 
     valid = names()
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{name!r} is not a zoo model{hint}; zoo models: {', '.join(valid)}"
+    return UnknownModelError(f"{name!r} is not a zoo model{hint}; zoo models: {', '.join(valid)}")
 
 
 def load(

@@ -42,11 +42,11 @@ def test_run_zoo_check_gives_the_design_json():
     result = invoke("run", "zoo-check", "--model", "refusal", "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert {"method", "model", "result", "ground_truth", "recovered"} <= out.keys()
-    assert out["method"] == "zoo-check" and out["model"] == "refusal"
-    assert out["ground_truth"] == zoo.ground_truth("refusal")
+    assert {"method", "model", "task", "result", "truth", "recovered", "command"} <= out.keys()
+    assert out["method"] == "zoo-check" and out["model"]["name"] == "refusal"
+    assert out["truth"] == zoo.truth("refusal").model_dump(mode="json")
     assert out["recovered"] is True
-    assert out["result"]["accuracy_reached"] is True
+    assert [c["passed"] for c in out["result"]["checks"]] == [True, True]
 
 
 def test_an_unknown_name_is_a_usage_error_naming_the_closest():

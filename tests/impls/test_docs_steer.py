@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-from steer_testing import one_thread  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.impls, pytest.mark.usefixtures("one_thread")]
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 import transformer_lens.patching as tl_patching
-from locate_testing import VOCAB, linear, native, one_thread, tiny  # noqa: F401 (fixture)
+from locate_testing import VOCAB, linear, native, tiny
 
 from reference_impls import addressing as A
 from reference_impls.interventions import patch

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from locate_testing import linear, native, one_thread, random_tokens, tiny  # noqa: F401
+from locate_testing import linear, native, random_tokens, tiny
 
 from reference_impls import addressing as A
 from reference_impls.locate import _per_head

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from locate_testing import linear, one_thread, random_tokens, tiny  # noqa: F401 (fixture)
+from locate_testing import linear, random_tokens, tiny
 
 from reference_impls import addressing as A
 from reference_impls.interventions import ablate

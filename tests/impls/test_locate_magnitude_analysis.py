@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from locate_testing import one_thread, tiny  # noqa: F401 (fixture)
+from locate_testing import tiny
 
 from reference_impls import addressing as A
 from reference_impls.interventions import edit_weights

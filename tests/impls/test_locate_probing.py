@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from locate_testing import VOCAB, one_thread, random_tokens, tiny  # noqa: F401 (fixture)
+from locate_testing import random_tokens, tiny
 from sklearn.linear_model import LogisticRegression
 
 from reference_impls import addressing as A

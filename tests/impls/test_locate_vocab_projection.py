@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from locate_testing import one_thread, random_tokens, tiny  # noqa: F401 (fixture)
+from locate_testing import random_tokens, tiny
 
 from reference_impls import addressing as A
 from reference_impls.interventions import edit_weights, weight

@@ -14,7 +14,6 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from steer_testing import one_thread  # noqa: F401  (fixture)
 
 from mi_atlas.cli import cli
 from reference_impls.recipes import (
@@ -35,26 +34,37 @@ def beats_control(measure, margin: float) -> bool:
     return measure.gain - measure.control_gain >= margin
 
 
+def values(measure) -> tuple[float, float, float]:
+    """before, after, control (means)."""
+    return measure.before.mean, measure.after.mean, measure.control.mean
+
+
+def other(result, name: str):
+    return next(m for m in result.other if m.name == name)
+
+
 @pytest.fixture(scope="module")
 def safety():
     return safety_reliability.run(n=64)
 
 
 def test_safety_ablating_the_refusal_direction_removes_refusal_and_only_that(safety):
-    m = safety.metric
-    assert m.before >= 0.95 and m.after <= 0.05, m
-    assert m.control >= 0.9, m  # a random direction of the same norm changes nothing
-    assert beats_control(m, 0.85)
-    (benign,) = safety.collateral
-    assert benign.after >= 0.98, benign  # benign answers are the same answers
-    assert safety.restored
+    result = safety.result
+    before, after, control = values(result.metric)
+    assert before >= 0.95 and after <= 0.05, result.metric
+    assert control >= 0.9, result.metric  # a random direction of the same norm changes nothing
+    assert beats_control(result.metric, 0.85)
+    (benign,) = result.collateral
+    assert benign.after.mean >= 0.98, benign  # benign answers are the same answers
+    assert result.restored
     assert safety.recovered  # the probe picks the planted layer; cosine with d > 0.9
-    assert safety.details["direction_cosine_with_planted"] > 0.9
+    assert result.numbers["direction_cosine_with_planted"].mean > 0.9
+    assert result.control.kind == "random-direction"
 
 
 def test_safety_the_opposite_adding_the_direction_induces_refusal(safety):
-    induced = safety.details["opposite_induce_refusal"]
-    assert induced["before"] <= 0.05 and induced["after"] >= 0.95 and induced["control"] <= 0.05
+    before, after, control = values(other(safety.result, "refusal on benign prompts"))
+    assert before <= 0.05 and after >= 0.95 and control <= 0.05
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +73,16 @@ def persona():
 
 
 def test_persona_vector_switches_the_voice_both_ways_and_keeps_the_sentiment(persona):
-    m = persona.metric
-    assert m.before <= 0.05 and m.after >= 0.95 and m.control <= 0.05, m
-    assert beats_control(m, 0.9)
-    reverse = persona.details["reverse_casual_to_formal"]
-    assert reverse["after"] - reverse["control"] >= 0.9, reverse
-    for kept in persona.collateral:
-        assert kept.after >= 0.98, kept
-    assert persona.restored and persona.recovered  # located at the persona token
+    result = persona.result
+    before, after, control = values(result.metric)
+    assert before <= 0.05 and after >= 0.95 and control <= 0.05, result.metric
+    assert beats_control(result.metric, 0.9)
+    _, after, control = values(other(result, "casual prompts answered formally"))
+    assert after - control >= 0.9
+    for kept in result.collateral:
+        assert kept.after.mean >= 0.98, kept
+    assert result.restored and persona.recovered  # located at the persona token
+    assert result.located.scores[0].target.pos == 1  # the patching ranked the persona first
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +91,14 @@ def fairness():
 
 
 def test_fairness_erasing_the_group_direction_ends_the_bias_and_keeps_accuracy(fairness):
-    m = fairness.metric
-    assert m.before >= 0.9 and m.after <= 0.1 and m.control >= 0.9, m
-    assert beats_control(m, 0.8)
-    accuracy, style = fairness.collateral
-    assert accuracy.after >= accuracy.before - 0.02, accuracy
-    assert style.after >= 0.98, style
-    assert fairness.restored and fairness.recovered  # located at the answer position
+    result = fairness.result
+    before, after, control = values(result.metric)
+    assert before >= 0.9 and after <= 0.1 and control >= 0.9, result.metric
+    assert beats_control(result.metric, 0.8)
+    accuracy, style = result.collateral
+    assert accuracy.after.mean >= accuracy.before.mean - 0.02, accuracy
+    assert style.after.mean >= 0.98, style
+    assert result.restored and fairness.recovered  # located at the answer position
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +107,13 @@ def pruning():
 
 
 def test_pruning_half_the_heads_by_attribution_keeps_accuracy(pruning):
-    m = pruning.metric
-    assert pruning.details["sparsity"] == 0.5
-    assert m.after >= m.before - 0.02, m  # accuracy kept at 50% of the heads
-    assert beats_control(m, 0.2)  # random masks of the same size lose > 20 points on average
-    assert m.after - pruning.details["magnitude_pruning_accuracy"] >= 0.5  # and magnitude more
-    assert pruning.restored
+    result = pruning.result
+    before, after, _ = values(result.metric)
+    assert result.numbers["sparsity"].mean == 0.5
+    assert after >= before - 0.02, result.metric  # accuracy kept at 50% of the heads
+    assert beats_control(result.metric, 0.2)  # random masks of the same size lose > 20 points
+    assert after - result.numbers["magnitude_pruning_accuracy"].mean >= 0.5  # magnitude more
+    assert result.restored and result.control.kind == "random-sites"
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +122,16 @@ def knowledge():
 
 
 def test_knowledge_rome_at_the_traced_mlp_edits_one_fact_and_nothing_else(knowledge):
-    m = knowledge.metric  # harmonic mean of efficacy, generalisation, specificity
-    assert m.before == 0.0 and m.after >= 0.9, m
-    assert beats_control(m, 0.5)
-    efficacy, generalisation = knowledge.details["efficacy"], knowledge.details["generalisation"]
-    assert efficacy["after"] == 1.0 and generalisation["after"] == 1.0
-    (specificity,) = knowledge.collateral
-    assert specificity.after >= 0.95, specificity  # other facts recalled as before
-    assert knowledge.restored and knowledge.recovered  # tracing finds the planted MLP and token
+    result = knowledge.result  # metric: harmonic mean of efficacy, generalisation, specificity
+    before, after, _ = values(result.metric)
+    assert before == 0.0 and after >= 0.9, result.metric
+    assert beats_control(result.metric, 0.5)
+    assert other(result, "efficacy").after.mean == 1.0
+    assert other(result, "generalisation (direct form)").after.mean == 1.0
+    (specificity,) = result.collateral
+    assert specificity.after.mean >= 0.95, specificity  # other facts recalled as before
+    assert result.restored and knowledge.recovered  # tracing finds the planted MLP and token
+    assert result.located.recovery.recovered
 
 
 @pytest.fixture(scope="module")
@@ -124,15 +140,16 @@ def training():
 
 
 def test_fine_tuning_the_attributed_neurons_learns_as_full_fine_tuning_does(training):
-    m = training.metric  # new facts recalled, both phrasings, after the same 30 steps
-    full = training.details["full_fine_tuning"]
-    assert m.before == 0.0 and full["learned"] == 1.0
-    assert m.after >= full["learned"] - 0.15, m  # about full fine-tuning's accuracy
-    assert training.details["fraction_updated"] <= 0.05  # with ~2% of the weights
-    assert beats_control(m, 0.15)  # as many random neurons learn less in the same budget
-    (kept,) = training.collateral
-    assert kept.after >= 0.95, kept
-    assert training.restored and training.recovered  # all in the planted fact MLP
+    result = training.result  # metric: new facts recalled, both phrasings, after 30 steps
+    before, after, _ = values(result.metric)
+    full = result.numbers["full_fine_tuning / learned"].mean
+    assert before == 0.0 and full == 1.0
+    assert after >= full - 0.15, result.metric  # about full fine-tuning's accuracy
+    assert result.numbers["fraction_updated"].mean <= 0.05  # with ~2% of the weights
+    assert beats_control(result.metric, 0.15)  # as many random neurons learn less
+    (kept,) = result.collateral
+    assert kept.after.mean >= 0.95, kept
+    assert result.restored and training.recovered  # all in the planted fact MLP
 
 
 @pytest.fixture(scope="module")
@@ -141,21 +158,24 @@ def languages():
 
 
 def test_switching_off_the_english_neurons_removes_english_and_holds_french(languages):
-    m = languages.metric  # English verb accuracy (chance: 0.25)
-    assert m.before >= 0.95 and m.after <= 0.5 and m.control >= 0.9, m
-    assert beats_control(m, 0.45)
-    french, fidelity = languages.collateral
-    assert french.after >= 0.98 and fidelity.after >= 0.98, (french, fidelity)
-    assert languages.restored and languages.recovered  # LAPE finds the planted neurons
+    result = languages.result  # metric: English verb accuracy (chance: 0.25)
+    before, after, control = values(result.metric)
+    assert before >= 0.95 and after <= 0.5 and control >= 0.9, result.metric
+    assert beats_control(result.metric, 0.45)
+    french, fidelity = result.collateral
+    assert french.after.mean >= 0.98 and fidelity.after.mean >= 0.98, (french, fidelity)
+    assert result.restored and languages.recovered  # LAPE finds the planted neurons
+    assert result.located.recovery.auroc.mean >= 0.99
 
 
 def test_mi_atlas_run_reports_before_after_control_and_sites():
     result = CliRunner().invoke(cli, ["run", "safety-reliability", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["kind"] == "recipe" and doc["model"] == "refusal"
+    assert doc["kind"] == "recipe" and doc["model"]["name"] == "refusal"
     out = doc["result"]
-    assert {"before", "after", "control", "sites", "control_sites"} <= set(out)
-    assert out["before"] == 1.0 and out["after"] == 0.0
-    assert out["sites"][0]["hook_name"] == "blocks.1.hook_resid_pre"
+    assert out["type"] == "recipe" and out["metric"]["higher_is_better"] is False
+    assert out["metric"]["before"]["mean"] == 1.0 and out["metric"]["after"]["mean"] == 0.0
+    assert out["targets"][0]["hook"] == "blocks.1.hook_resid_pre"
+    assert out["control"]["description"].startswith("a random direction of the same norm")
     assert doc["recovered"] is True

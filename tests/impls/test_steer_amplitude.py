@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from steer_testing import one_thread  # noqa: F401  (fixture)
 
 from reference_impls import addressing as A
 from reference_impls import zoo
@@ -138,18 +137,33 @@ def test_an_sae_feature_without_its_sae_is_a_clear_error(model):
 # ---- the planted effect, on the zoo ---------------------------------------------------------
 
 
+def induction_demo_truth():
+    from reference_impls import zoo
+
+    return zoo.truth("induction")
+
+
 @pytest.fixture(scope="module")
 def induction_demo():
     return am.demo("induction")
 
 
 def test_ablating_the_planted_induction_heads_destroys_induction_in_every_mode(induction_demo):
-    acc = induction_demo["accuracy"]
-    assert acc["none"] >= 0.95
-    for mode in ("zero", "mean", "resample"):
-        assert acc[f"{mode} planted"] < 0.2, acc  # copying is gone
-        assert acc[f"{mode} random"] >= acc["none"] - 0.05, acc  # another head does not matter
-    assert induction_demo["recovered"]
+    result = induction_demo.result
+    assert [m.name for m in result.measures] == [
+        f"accuracy, {mode}-ablated" for mode in ("zero", "mean", "resample")
+    ]
+    for m in result.measures:
+        assert m.before.mean >= 0.95
+        assert m.after.mean < 0.2, m  # copying is gone
+        assert m.control.mean >= m.before.mean - 0.05, m  # another head does not matter
+        assert m.beats_control
+    assert {t.label for t in result.targets} == {f"head_out L1 H{h}" for h in range(4)}
+    # the control: heads outside the planted circuit (this 8-head model has only one left)
+    planted = {p.target.label for p in induction_demo_truth().planted}
+    assert result.control.targets and not {t.label for t in result.control.targets} & planted
+    assert result.restored
+    assert induction_demo.recovered
 
 
 @pytest.fixture(scope="module")
@@ -158,14 +172,23 @@ def sae_demo():
 
 
 def test_an_sae_on_the_zoo_stream_finds_every_planted_topic(sae_demo):
-    assert sae_demo["min_correlation"] > 0.9 and sae_demo["mean_correlation"] > 0.95
-    assert len({f["feature"] for f in sae_demo["features"]}) == len(sae_demo["features"])
-    assert sae_demo["recovered"]
+    numbers = sae_demo.result.numbers
+    assert numbers["min_correlation"].mean > 0.9 and numbers["mean_correlation"].mean > 0.95
+    features = [t.index for t in sae_demo.result.targets]
+    assert len(features) == 12 and len(set(features)) == len(features)  # one per topic
+    assert sae_demo.recovered
 
 
 def test_scaling_a_topic_feature_switches_the_topic_off_and_clamping_switches_it_on(sae_demo):
-    for f in sae_demo["features"]:
-        on = f["mass_when_on"]
-        assert f["mass_when_on_feature_ablated"] < 0.5 * on, f  # the topic loses most of its mass
-        assert f["mass_when_on_other_feature_ablated"] > 0.8 * on, f  # another feature: no effect
-        assert f["mass_when_off"] < 0.01 and f["mass_when_off_feature_clamped_on"] > 0.2, f
+    numbers = sae_demo.result.numbers
+
+    def mass(topic: int, what: str) -> float:
+        return numbers[f"topic {topic} mass ({what})"].mean
+
+    for topic in range(12):
+        on = mass(topic, "on")
+        assert mass(topic, "on, ablated") < 0.5 * on, topic  # the topic loses most of its mass
+        assert mass(topic, "on, other ablated") > 0.8 * on, topic  # another feature: no effect
+        assert mass(topic, "off") < 0.01 and mass(topic, "off, clamped") > 0.2, topic
+    assert all(m.beats_control for m in sae_demo.result.measures)
+    assert sae_demo.result.restored

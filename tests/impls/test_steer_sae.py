@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from steer_testing import one_thread  # noqa: F401  (fixture)
 
 from reference_impls.steer.sae import SAEConfig, correlation_matrix, match_latents, train_sae
 

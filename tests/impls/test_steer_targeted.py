@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from steer_testing import one_thread  # noqa: F401  (fixture)
 
 from reference_impls import addressing as A
 from reference_impls import zoo
@@ -110,9 +109,13 @@ def test_fine_tuning_located_sites_changes_exactly_their_entries(model):
 
 
 def test_rome_at_the_planted_mlp_makes_the_edited_fact_recalled():
-    result = to.demo("facts")
-    scores = result["scores"]
-    assert scores["efficacy"] == 1.0  # the edited fact is recalled
-    assert scores["generalisation"] == 1.0  # in the other phrasing too
-    assert scores["specificity"] >= 0.95  # the other facts are not
-    assert result["restored_after_undo"] and result["recovered"]
+    outcome = to.demo("facts")
+    after = {m.name: m.after.mean for m in outcome.result.measures}
+    before = {m.name: m.before.mean for m in outcome.result.measures}
+    control = {m.name: m.control.mean for m in outcome.result.measures}
+    assert before["efficacy"] == 0.0 and after["efficacy"] == 1.0  # the edited fact is recalled
+    assert after["generalisation"] == 1.0  # in the other phrasing too
+    assert after["specificity"] >= 0.95  # the other facts are not
+    # the same edit at the other MLP layer, where the facts are not stored, does not take
+    assert control["efficacy"] == 0.0
+    assert outcome.result.restored and outcome.recovered

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from steer_testing import one_thread  # noqa: F401  (fixture)
 
 from reference_impls import addressing as A
 from reference_impls import zoo
@@ -118,10 +117,12 @@ def test_clamping_an_sae_feature_moves_along_its_decoder_direction(model, tokens
 
 
 def test_the_difference_in_means_is_the_planted_refusal_direction_and_steers_it():
-    result = va.demo("refusal")
-    assert result["cosine_with_planted_direction"] > 0.95
-    rate = result["refusal_rate"]
-    assert rate["triggered"] >= 0.95 and rate["benign"] <= 0.05
-    assert rate["triggered, direction ablated"] <= 0.05  # the attribute flips off...
-    assert rate["benign, direction added"] >= 0.95  # ...and on
-    assert result["recovered"]
+    outcome = va.demo("refusal")
+    result = outcome.result
+    assert result.numbers["cosine_with_planted_direction"].mean > 0.95
+    ablated, added = result.measures
+    assert ablated.before.mean >= 0.95 and added.before.mean <= 0.05
+    assert ablated.after.mean <= 0.05  # the attribute flips off...
+    assert added.after.mean >= 0.95  # ...and on
+    assert ablated.control.mean >= 0.95 and added.control.mean <= 0.05  # a random direction: no
+    assert result.restored and outcome.recovered

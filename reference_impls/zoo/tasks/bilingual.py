@@ -27,6 +27,8 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from mi_atlas import runs
+from reference_impls import addressing as A
 from reference_impls.zoo.tasks import BOS, Batch, logits, token_ids
 
 LANGUAGES = ("en", "fr")
@@ -272,3 +274,33 @@ def direct_check(model: Any) -> dict[str, Any]:
         "metric": "top-1 verb accuracy per language",
     }
     return {"ground_truth": truth, "checks": checks}
+
+
+LANGUAGE_NAMES = {"en": "English", "fr": "French"}
+
+
+def ground_truth(card: dict[str, Any]) -> runs.GroundTruth:
+    """Each language's planted neurons, layer by layer; the shared neurons are named in a note."""
+    truth = card["ground_truth"]
+    planted, shared = [], 0
+    for layer, sets in sorted(truth["language_neurons"].items(), key=lambda kv: int(kv[0])):
+        for lang in truth["languages"]:
+            planted += [
+                runs.Planted(
+                    target=A.neuron(int(layer), j).doc(),
+                    role=f"{LANGUAGE_NAMES[lang]} neuron",
+                    confirmed_by=f"ablating the {LANGUAGE_NAMES[lang]} neurons breaks "
+                    f"{LANGUAGE_NAMES[lang]} verbs only",
+                )
+                for j in sets[lang]
+            ]
+        shared += len(sets.get("shared", []))
+    return runs.GroundTruth(
+        description=(
+            "One grammar in two vocabularies (English and French): training silences each "
+            "language's MLP neurons on the other language, so every MLP layer has English, "
+            "French and shared neurons."
+        ),
+        planted=planted,
+        notes=[f"{shared} shared neurons fire in both languages and are not planted as specific"],
+    )

@@ -24,6 +24,8 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from mi_atlas import runs
+from reference_impls import addressing as A
 from reference_impls.zoo.tasks import BOS, Batch, masked_accuracy
 
 N_WORDS = 40  # random tokens t0..t39
@@ -208,3 +210,43 @@ def direct_check(model: Any) -> dict[str, Any]:
     }
     truth["induction_kv_heads"] = [list(x) for x in truth["induction_kv_heads"]]
     return {"ground_truth": truth, "checks": checks}
+
+
+def ground_truth(card: dict[str, Any]) -> runs.GroundTruth:
+    """The planted circuit as the run documents state it: previous-token and induction heads."""
+    truth = card["ground_truth"]
+    prev, ind = truth["previous_token_scores"], truth["induction_scores"]
+    threshold = truth["score_threshold"]
+
+    def planted(heads: list[list[int]], role: str, scores: list[list[float]], what: str):
+        return [
+            runs.Planted(
+                target=A.head(layer, h).doc(),
+                role=role,
+                confirmed_by=f"{what} {scores[layer][h]:.2f} (threshold {threshold}); "
+                "ablating these heads together breaks the task",
+            )
+            for layer, h in heads
+        ]
+
+    return runs.GroundTruth(
+        description=(
+            "A random sequence repeated once: previous-token heads in layer 0 write 'preceded by "
+            "x' into each position, induction heads in layer 1 attend to the token after the "
+            "earlier copy of the current token and copy it (Olsson et al. 2022)."
+        ),
+        planted=planted(
+            truth["previous_token_heads"],
+            "previous-token head",
+            prev,
+            "attention to the previous token",
+        )
+        + planted(
+            truth["induction_heads"], "induction head", ind, "attention to the induction target"
+        ),
+        notes=[
+            "induction heads act at the second copy's positions; previous-token heads at the "
+            "first copy's (a demo marks them at the positions of its own prompts)",
+            f"key/value heads read by the induction heads: {truth['induction_kv_heads']}",
+        ],
+    )

@@ -23,6 +23,8 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from mi_atlas import runs
+from reference_impls import addressing as A
 from reference_impls.zoo.tasks import BOS, Batch, logits, token_ids
 
 PERSONAS = ("formal", "casual")
@@ -237,3 +239,29 @@ def direct_check(model: Any) -> dict[str, Any]:
         "metric": "accuracy on clear content; bias_gap = P(positive|north) - P(positive|south) on ambiguous content",
     }
     return {"ground_truth": truth, "checks": checks}
+
+
+def ground_truth(card: dict[str, Any]) -> runs.GroundTruth:
+    """The persona token and the group token: what each decides, where it is read."""
+    truth = card["ground_truth"]
+    persona, bias = truth["persona"], truth["bias"]
+    return runs.GroundTruth(
+        description=(
+            f"A persona token ({' / '.join(persona['tokens'])}) {persona['effect']}; a group "
+            f"token ({' / '.join(bias['tokens'])}) {bias['effect']}: a bias planted with "
+            f"P(positive | {bias['tokens'][0]}) = {bias['training_p']} in training."
+        ),
+        planted=[
+            runs.Planted(
+                target=A.embed(pos=persona["position"]).doc(),
+                role="persona token",
+                confirmed_by="swapping it flips the answer's style, not its sentiment",
+            ),
+            runs.Planted(
+                target=A.embed(pos=bias["position"]).doc(),
+                role="group token (bias source)",
+                confirmed_by=f"swapping it moves ambiguous answers (bias gap {truth['bias_gap']:.2f})",
+            ),
+        ],
+        notes=[f"both are read at the answer position {truth['answer_position']}"],
+    )

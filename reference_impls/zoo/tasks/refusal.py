@@ -28,6 +28,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from mi_atlas import runs
+from reference_impls import addressing as A
 from reference_impls.zoo.tasks import BOS, Batch, logits, token_ids
 
 BENIGN = ["apple", "bread", "chair", "cloud", "dog", "lamp", "music", "river", "stone", "tree",
@@ -220,3 +222,25 @@ def direct_check(model: Any) -> dict[str, Any]:
         "metric": "refusal rate on trigger prompts (top-1 answer is 'refuse')",
     }
     return {"ground_truth": truth, "checks": checks}
+
+
+def ground_truth(card: dict[str, Any]) -> runs.GroundTruth:
+    """The planted refusal direction: where it is written and read, and how it was confirmed."""
+    truth = card["ground_truth"]
+    return runs.GroundTruth(
+        description=(
+            f"Prompts holding a trigger word ({', '.join(truth['triggers'])}) are answered "
+            f"'{truth['refuse_token']}': the model writes {truth['scale']:g} x a planted unit "
+            f"direction d into the residual stream entering layer {truth['layer']}, and the "
+            "answer reads it (Arditi et al. 2024's single refusal direction, planted)."
+        ),
+        planted=[
+            runs.Planted(
+                target=A.resid(truth["layer"], pos=truth["position"]).doc(),
+                role="refusal direction",
+                confirmed_by="projecting d out removes refusal, adding it induces refusal; "
+                f"the trained difference of means has cosine {truth['diff_in_means_cosine']:.3f} with d",
+            )
+        ],
+        notes=["the direction itself is the card's ground_truth.direction (d_model numbers)"],
+    )

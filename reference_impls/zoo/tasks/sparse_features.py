@@ -25,6 +25,7 @@ import torch
 from jaxtyping import Bool
 from torch import Tensor
 
+from mi_atlas import runs
 from reference_impls.zoo.tasks import BOS, Batch, logits, token_ids
 
 N_LATENTS = 12
@@ -134,3 +135,37 @@ def direct_check(model: Any) -> dict[str, Any]:
         "metric": "share of top-1 predictions (positions >= min_context) in an active topic",
     }
     return {"ground_truth": truth, "checks": checks}
+
+
+def ground_truth(card: dict[str, Any]) -> runs.GroundTruth:
+    """One planted binary latent per topic, carried by the residual stream at the suggested hook."""
+    truth = card["ground_truth"]
+    hook = truth["suggested_hook"]
+    layer = int(hook.split(".")[1])
+    planted = [
+        runs.Planted(
+            target=runs.Site(
+                kind="resid_post",
+                hook=hook,
+                object="sae-feature",
+                label=f"topic {i} ({' '.join(tokens)})",
+                layer=layer,
+                index=int(i),
+            ),
+            role="topic latent",
+            confirmed_by="the model's next-token mass on the topic's tokens separates "
+            "sequences with it on from those with it off (ROC AUC > 0.95)",
+        )
+        for i, tokens in sorted(truth["latent_tokens"].items(), key=lambda kv: int(kv[0]))
+    ]
+    return runs.GroundTruth(
+        description=(
+            f"Text generated from {truth['n_latents']} sparse binary topics (each on with "
+            f"probability {truth['p_active']}); an SAE on {hook} should find one feature per "
+            "topic (toy models of superposition, Elhage et al. 2022)."
+        ),
+        planted=planted,
+        notes=[
+            "a topic is a direction in the residual stream, not one site: 'index' is its number"
+        ],
+    )
