@@ -13,7 +13,13 @@ from helpers import REPO, valid_entry
 from mi_atlas.cli import cli
 
 sys.path.insert(0, str(REPO / "scripts"))
-from generate_schema import RUN_SCHEMA_PATH, render, render_run  # noqa: E402
+from generate_schema import (  # noqa: E402
+    CONTRIBUTING,
+    RUN_SCHEMA_PATH,
+    render,
+    render_contributing,
+    render_run,
+)
 
 
 def test_shipped_schema_is_current():
@@ -27,6 +33,13 @@ def test_shipped_run_schema_is_current():
     shipped = (REPO / RUN_SCHEMA_PATH).read_text(encoding="utf-8")
     assert shipped == render_run(), (
         "schema/run.schema.json is stale: run python scripts/generate_schema.py"
+    )
+
+
+def test_contributing_lists_the_taxonomys_tag_ids():
+    shipped = (REPO / CONTRIBUTING).read_text(encoding="utf-8")
+    assert shipped == render_contributing(shipped), (
+        "CONTRIBUTING.md's tag table is stale: run python scripts/generate_schema.py"
     )
 
 

@@ -80,7 +80,12 @@ def run(model_name: str = "facts", n_edits: int = 4, seed: int = 0) -> Outcome:
     truth = zoo.ground_truth(model_name)
     traced = locate_fact(model, task, truth["subject_positions"])
     located = traced.top(1)[0][0]  # the (layer, position) whose restoration recovers the most
-    candidates = [s for s in traced.sites if s.pos != 0]  # <bos> is the same in every prompt
+    # control sites: not <bos> (the same in every prompt), and only sites whose edit can reach
+    # the answer: in the last layer nothing reads an earlier position after its MLP
+    last_layer, last_pos = A.dims(model).n_layers - 1, max(s.pos for s in traced.sites)
+    candidates = [
+        s for s in traced.sites if s.pos != 0 and (s.layer < last_layer or s.pos == last_pos)
+    ]
     key_tokens = task.training_batch(torch.Generator().manual_seed(seed + 1), 512).tokens
     gen = torch.Generator().manual_seed(seed)
     subjects = torch.randperm(len(task.facts()), generator=gen)[:n_edits].tolist()

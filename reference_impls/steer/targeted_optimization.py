@@ -316,8 +316,9 @@ def demo(model_name: str) -> Outcome:
 
     model, task, truth = zoo.load(model_name), zoo.task(model_name), zoo.ground_truth(model_name)
     layer, position = truth["mlp_layer"], truth["position"]
-    # the control: the same edit at another MLP layer (as many sites, not the planted one)
-    other = next(i for i in range(model.cfg.n_layers) if i != layer)
+    # the control: the same edit at the planted MLP one position later (the token after the
+    # subject), a site as able to reach the answer, where the fact is not read
+    other = position + 1
     queries, answers = task.query_tokens(), task.answers()
     subject = 0
     new_city = int(answers[(answers != answers[subject]).nonzero()[0, 0]])
@@ -334,12 +335,12 @@ def demo(model_name: str) -> Outcome:
             "specificity": float((recall[others] == answers[others]).float().mean()),
         }
 
-    def edited(at: int) -> tuple[dict[str, float], float]:
+    def edited(at: int, pos: int) -> tuple[dict[str, float], float]:
         result = rome_edit(
             model,
             at,
             queries[subject : subject + 1],
-            torch.tensor([position]),
+            torch.tensor([pos]),
             torch.tensor([new_city]),
             key_tokens,
         )
@@ -351,8 +352,8 @@ def demo(model_name: str) -> Outcome:
     with torch.no_grad():
         reference = model(queries)
     before = scores()
-    after, delta_norm = edited(layer)
-    control, _ = edited(other)
+    after, delta_norm = edited(layer, position)
+    control, _ = edited(layer, other)
     with torch.no_grad():
         restored = torch.equal(model(queries), reference)
     fact = task.facts()[subject]
@@ -362,8 +363,8 @@ def demo(model_name: str) -> Outcome:
         targets=[mlp_out(layer, position).doc()],
         control=runs.Control(
             kind="other-sites",
-            description=f"the same edit at the other MLP layer ({other})",
-            targets=[mlp_out(other, position).doc()],
+            description=f"the same edit at MLP {layer}, one position later (position {other})",
+            targets=[mlp_out(layer, other).doc()],
         ),
         measures=[
             runs.Measure(

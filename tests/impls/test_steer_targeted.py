@@ -116,6 +116,8 @@ def test_rome_at_the_planted_mlp_makes_the_edited_fact_recalled():
     assert before["efficacy"] == 0.0 and after["efficacy"] == 1.0  # the edited fact is recalled
     assert after["generalisation"] == 1.0  # in the other phrasing too
     assert after["specificity"] >= 0.95  # the other facts are not
-    # the same edit at the other MLP layer, where the facts are not stored, does not take
-    assert control["efficacy"] == 0.0
+    # the same edit one position later also makes the prompt say the new city (efficacy), but
+    # not from the subject alone (generalisation), and it breaks the other facts (specificity)
+    assert control["generalisation"] == 0.0
+    assert control["specificity"] < after["specificity"] - 0.3
     assert outcome.result.restored and outcome.recovered
