@@ -168,9 +168,10 @@ def _device_map(text: str | None) -> str | dict[str, Any] | None:
 
 def summary(doc: Any, top: int = 10) -> list[str]:
     """A few lines for a person: what ran, on what, and the top of the ranking or the measures."""
+    prompts = f"{doc.task.n_prompts} prompts, " if doc.task.n_prompts is not None else ""
     lines = [
         f"{doc.method} on {doc.model.name} ({doc.model.source}, {doc.model.architecture}), "
-        f"task {doc.task.name} ({doc.task.n_prompts} prompts, {doc.task.metric})"
+        f"task {doc.task.name} ({prompts}{doc.task.metric})"
     ]
     result = doc.result
     if result.type == "locate":

@@ -11,7 +11,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from locate_testing import native, one_thread, tiny  # noqa: F401 (fixture)
+from locate_testing import native, tiny
 
 from mi_atlas import runs
 from mi_atlas.cli import cli

@@ -81,7 +81,7 @@ def test_run_json_prints_exactly_one_document_that_validates():
 def test_run_without_json_prints_a_summary_and_the_command():
     result = CliRunner().invoke(cli, ["run", "causal-attribution"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("method causal-attribution on induction (locate)")
+    assert result.stdout.startswith("causal-attribution on induction (zoo, LlamaForCausalLM)")
     assert "[induction head]" in result.stdout  # the planted role beside a ranked site
     assert "reproduce: mi-atlas run causal-attribution --model induction" in result.stdout
 
@@ -100,7 +100,6 @@ def test_zoo_check_is_a_typed_check_result():
     [
         (["run"], "give a NAME to run (see mi-atlas list), or --all"),
         (["run", "probing", "--all"], "--all runs every method and recipe on its own model"),
-        (["run", "probing", "--out", "x"], "--out is for --all"),
     ],
 )
 def test_run_usage_errors_exit_2_in_one_line(args, message):
