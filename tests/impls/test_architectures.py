@@ -14,7 +14,6 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers
-from locate_testing import one_thread  # noqa: F401 (fixture)
 
 from mi_atlas import tasks
 from reference_impls import addressing as A
