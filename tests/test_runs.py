@@ -101,3 +101,11 @@ def test_estimate_of_one_value_and_of_seeds():
     assert (e.mean, e.std, e.n) == (2.0, 1.0, 3)
     with pytest.raises(ValueError, match="at least one"):
         R.Estimate.of([])
+
+
+def test_the_site_has_words_for_every_control_kind():
+    from typing import get_args
+
+    from mi_atlas.site.result_view import CONTROL_WORDS
+
+    assert set(CONTROL_WORDS) == set(get_args(R.ControlKind))

@@ -41,6 +41,7 @@ PREFIX = {"layer": "L", "head": "H", "index": "#", "pos": "@"}
 TITLES = {"layer": "layer", "head": "head", "index": "neuron / feature", "pos": "position"}
 CONTROL_WORDS = {
     "random-sites": "the same number of random sites",
+    "other-sites": "the same steer at as many other sites",
     "random-direction": "a random direction of the same norm",
     "data-derived-direction": "a data-derived direction",
     "data-derived-sites": "sites chosen by a data statistic",
@@ -63,6 +64,20 @@ def render(run: Run, fig_id: str) -> tuple[str, str]:
 def roles(run: Run) -> dict[str, str]:
     """Planted label -> role, from the run's ground truth."""
     return {p.target.label: p.role for p in run.truth.planted} if run.truth else {}
+
+
+def planted_in(run: Run, result: LocateResult) -> dict[str, str]:
+    """Label -> role of the planted components among a locate result's own targets: those its
+    recovery was scored against (an induction head at the position where it acts), else the
+    truth's labels."""
+    if result.recovery is None or run.truth is None:
+        return roles(run)
+    ranked = set(result.recovery.ranks)
+    return {
+        s.target.label: run.truth.role_for(s.target) or "planted"
+        for s in result.scores
+        if s.target.label in ranked
+    }
 
 
 # -- the verdict ---------------------------------------------------------------------------
@@ -125,9 +140,9 @@ def _measure_verdict(m: Measure) -> Verdict:
 
 
 def _locate(run: Run, result: LocateResult, fig_id: str) -> tuple[str, str]:
-    planted = roles(run)
     figs, tables = [], []
     for v, part in enumerate([result, *result.variants][:4]):
+        planted = planted_in(run, part)
         name = f" ({part.variant})" if part.variant else ""
         for g, (kind, grid) in enumerate(grids(part, planted)):
             figs.append(_locate_figure(part, kind, grid, planted, f"{fig_id}-{v}-{g}", name))
