@@ -427,3 +427,20 @@ def test_an_entry_without_a_link_needs_one_and_is_a_warning(papers):
     assert result.exit_code == 0
     [warning] = report["warnings"]
     assert warning["field"] == "needs" and warning["message"].startswith("no link yet")
+
+
+def test_the_explorer_lists_venues_outside_the_list_after_it_as_other_venues(taxonomy):
+    from mi_atlas.schema import Paper
+    from mi_atlas.site.catalog import Catalog
+    from mi_atlas.site.explorer import explorer_data
+
+    papers = [
+        Paper.model_validate(
+            valid_entry(id=f"x{n}", title=f"T {n}", venue=venue, arxiv=...)
+            | {"url": f"https://example.org/{n}"}
+        )
+        for n, venue in enumerate(["PLoS Computational Biology", "NeurIPS", "arXiv", "Neuron"])
+    ]
+    data = explorer_data(Catalog.build(papers, taxonomy, {}))
+    assert data["venues"] == ["arXiv", "NeurIPS", "Neuron", "PLoS Computational Biology"]
+    assert data["venuesOther"] == ["Neuron", "PLoS Computational Biology"]

@@ -65,7 +65,11 @@ def explorer_data(catalog: Catalog) -> dict:
             }
             for axis in AXES
         ],
-        "venues": catalog.venues,
+        # Venues of taxonomy/venues.yaml first; venues kept as written (not on the list) after
+        # them, under "Other venues".
+        "venues": [v for v in catalog.venues if v in taxonomy.venues.by_name]
+        + [v for v in catalog.venues if v not in taxonomy.venues.by_name],
+        "venuesOther": [v for v in catalog.venues if v not in taxonomy.venues.by_name],
         "venueNames": {
             name: venue.full
             for name in catalog.venues

@@ -262,7 +262,13 @@
     boxes.venue = {};
     var venues = el("fieldset", { class: "mi-facet mi-facet--venues", "data-facet": "venue" });
     venues.appendChild(el("legend", null, "Venue"));
-    DATA.venues.forEach(function (v) { venues.appendChild(checkbox("venue", v, v, 0)); });
+    var others = DATA.venuesOther || [];
+    DATA.venues.forEach(function (v) {
+      if (others.length && v === others[0]) {
+        venues.appendChild(el("p", { class: "mi-muted" }, "Other venues (not in venues.yaml)"));
+      }
+      venues.appendChild(checkbox("venue", v, v, 0));
+    });
     form.appendChild(venues);
   }
 
