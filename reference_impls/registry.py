@@ -264,11 +264,11 @@ def run(name: str, model: str | None = None) -> runs.Run:
     )
 
 
-def environment() -> dict[str, str]:
+def environment(device: str = "cpu", **more: str) -> dict[str, str]:
     """Library versions, Python and the device a run used (the zoo demos run on CPU)."""
     from reference_impls.runcache import library_versions
 
-    return {**library_versions(), "python": platform.python_version(), "device": "cpu"}
+    return {**library_versions(), "python": platform.python_version(), "device": device, **more}
 
 
 def bench(name: str) -> dict[str, Any]:

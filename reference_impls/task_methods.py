@@ -24,7 +24,6 @@ the task's position):
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -108,17 +107,9 @@ def _command(method: str, model: str, task: str | Path, device: str, dtype: str)
 
 
 def _environment(device: str, dtype: str) -> dict[str, str]:
-    import transformer_lens
-    import transformers
+    from reference_impls.registry import environment
 
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "transformer_lens": getattr(transformer_lens, "__version__", ""),
-        "device": device,
-        "dtype": dtype,
-    }
+    return environment(device, dtype=dtype)
 
 
 # ---- building the documents -------------------------------------------------------------------
