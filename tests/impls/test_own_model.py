@@ -8,6 +8,7 @@ exact messages for the user's mistakes; the memory budget, dtypes and an acceler
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -205,3 +206,35 @@ def test_bfloat16_and_a_device_map_over_one_device(hf_dir, ids_task):
     assert scores_of(mapped.result) == pytest.approx(reference, abs=1e-5)
     half = run_task("vocab-projection", str(hf_dir), ids_task, dtype="bfloat16")
     assert half.environment["dtype"] == "bfloat16" and len(half.result.scores) == 2
+
+
+# ---- docs that cannot drift ------------------------------------------------------------------
+
+
+def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
+    from helpers import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Run a method on your model", 1)[1]
+    script = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
+    task = re.search(r"<<'YAML'\n(.*?)YAML\n", script, flags=re.S).group(1)
+    command = script.strip().splitlines()[-1].split()
+    assert command[:2] == [".venv/bin/mi-atlas", "run"]
+    (tmp_path / "my-task.yaml").write_text(task, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    args = [str(REPO / a) if a.startswith("reference_impls/") else a for a in command[1:]]
+    doc = document(invoke(*args))
+    assert doc.result.scores[0].target.layer == 1  # the induction heads' layer
+
+
+def test_the_task_reference_in_the_docs_is_a_valid_task(tmp_path):
+    from helpers import REPO
+
+    from mi_atlas import tasks
+
+    page = (REPO / "docs" / "own-model.md").read_text(encoding="utf-8")
+    example = re.search(r"## The task file.*?```yaml\n(.*?)```", page, flags=re.S).group(1)
+    path = tmp_path / "reference.yaml"
+    path.write_text(example, encoding="utf-8")
+    task = tasks.load(path)
+    assert task.metric == "logit-diff" and task.fact is not None and len(task.prompts) == 2
