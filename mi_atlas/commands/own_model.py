@@ -62,7 +62,7 @@ def own_model_options(func: Callable) -> Callable:
             "max_memory",
             default=None,
             help="Memory a sweep's activations may use, e.g. 8GB (default: half the free RAM, "
-            "80%% of free GPU memory).",
+            "80% of free GPU memory).",
         ),
         click.option(
             "--device-map",
@@ -76,7 +76,8 @@ def own_model_options(func: Callable) -> Callable:
             "out_dir",
             type=click.Path(path_type=Path, file_okay=False),
             default=None,
-            help="Also write the run document to OUT/METHOD.json.",
+            help="Folder for run documents: a single run also writes OUT/NAME.json; --all "
+            "writes every run and index.json there (default .mi-atlas-cache/runs).",
         ),
     ]
     for option in reversed(options):
