@@ -345,7 +345,9 @@ def acdc(
 
     removed: list[Edge] = []
     tested: dict[Edge, float] = {}
+    bar = progress_bar(len(g.readers), "acdc readers")
     for reader in reversed(g.readers):
+        bar.update(1)
         candidates = [e for e in g.incoming(reader) if e not in removed]
         if not candidates:
             continue
@@ -365,6 +367,7 @@ def acdc(
         together = (damage(values) - damage(current)).tolist()
         below = [k + 1 for k, delta in enumerate(together) if delta < threshold]
         removed += weakest[: max(below, default=0)]
+    bar.close()
     _, final = edge_patching(model, clean_tokens, corrupted_tokens, [], measure, removed)
     kept = [e not in removed for e in g.edges]
     what = "KL(full || circuit)" if metric is None else "|metric(circuit) - metric(full)|"
