@@ -18,9 +18,10 @@ truth (`zoo.truth`), the command that reproduces it, the implementing module's p
 and the library versions. A benchmark is `fn() -> dict` with at least `baseline`, `ours`
 (seconds), `ratio` (baseline / ours) and `max_abs_diff`; `bench(name)` returns it with `name`.
 
-Method ids are the taxonomy's locate/steer ids (`causal-attribution`, `probing`, ...; a variant
-may add a suffix, e.g. `causal-attribution-heads`), recipe ids its sub-goal ids
-(`safety-reliability`, ...).
+Method ids are the taxonomy's locate/steer ids (`causal-attribution`, `probing`, ...), recipe
+ids its sub-goal ids (`safety-reliability`, ...). A variant adds a suffix and names the method it
+varies, which is the taxonomy id its run document carries (the site shows it on that page):
+`@register_method("amplitude-manipulation-sae", variant_of="amplitude-manipulation")`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Entry:
     default_model: str | None
     summary: str  # first line of the function's docstring
     module: str
+    method: str = ""  # the taxonomy id whose page shows it: its name, or the id it is a variant of
 
     @property
     def source(self) -> str:
@@ -111,7 +113,9 @@ _DISCOVERY_ERRORS: dict[str, str] = {}
 _discovered = False
 
 
-def _register(kind: str, name: str, default_model: str | None) -> Callable:
+def _register(
+    kind: str, name: str, default_model: str | None, method: str | None = None
+) -> Callable:
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         existing = _ENTRIES.get(name)
         if existing is not None and (existing.module, existing.fn.__qualname__) != (
@@ -122,15 +126,20 @@ def _register(kind: str, name: str, default_model: str | None) -> Callable:
                 f"{name!r} is registered twice: by {existing.module} and {fn.__module__}"
             )
         doc = inspect.getdoc(fn) or ""
-        _ENTRIES[name] = Entry(name, kind, fn, default_model, doc.split("\n")[0], fn.__module__)
+        _ENTRIES[name] = Entry(
+            name, kind, fn, default_model, doc.split("\n")[0], fn.__module__, method or name
+        )
         return fn
 
     return decorator
 
 
-def register_method(name: str, default_model: str | None = None) -> Callable:
-    """Register `fn(model_name) -> Outcome` as locate/steer method `name` (a taxonomy id)."""
-    return _register("method", name, default_model)
+def register_method(
+    name: str, default_model: str | None = None, *, variant_of: str | None = None
+) -> Callable:
+    """Register `fn(model_name) -> Outcome` as locate/steer method `name` (a taxonomy id), or as
+    a variant of the method `variant_of` (shown on that method's page)."""
+    return _register("method", name, default_model, variant_of)
 
 
 def register_recipe(name: str, default_model: str | None = None) -> Callable:
@@ -251,7 +260,7 @@ def run(name: str, model: str | None = None) -> runs.Run:
     return runs.Run(
         name=name,
         kind=entry.kind,
-        method=name,
+        method=entry.method,
         model=zoo.model_ref(model),
         task=zoo.task_ref(model),
         result=out.result,

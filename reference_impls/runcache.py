@@ -203,7 +203,7 @@ def _discover() -> tuple[list[runs.IndexEntry], list[runs.ZooModel], dict[str, s
         runs.IndexEntry(
             name=e.name,
             kind=e.kind,
-            method=e.name,
+            method=e.method,
             model=e.default_model,
             summary=e.summary,
             source=e.source,

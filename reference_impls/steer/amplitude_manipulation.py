@@ -197,7 +197,11 @@ def demo(model_name: str) -> Outcome:
     return Outcome(result, recovered=recovered)
 
 
-@register_method("amplitude-manipulation-sae", default_model="sparse-features")
+@register_method(
+    "amplitude-manipulation-sae",
+    default_model="sparse-features",
+    variant_of="amplitude-manipulation",
+)
 def sae_demo(model_name: str) -> Outcome:
     """Train an SAE on the residual stream, match its features to the planted topics, steer them."""
     from reference_impls import zoo

@@ -24,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 
 from mi_atlas import runs
 from mi_atlas.cli import cli
+from mi_atlas.taxonomy import load_taxonomy
 from reference_impls import registry, runcache, zoo
 
 pytestmark = [pytest.mark.impls, pytest.mark.usefixtures("one_thread")]
@@ -31,6 +32,7 @@ pytestmark = [pytest.mark.impls, pytest.mark.usefixtures("one_thread")]
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "schema" / "run.schema.json").read_text(encoding="utf-8"))
 OUT = REPO / runcache.DEFAULT_OUT
+TAXONOMY = load_taxonomy()
 
 
 def validated(text: str) -> runs.Run:
@@ -134,6 +136,9 @@ def test_the_index_lists_every_registered_method_and_recipe(folder):
         assert (entry.kind, entry.model, entry.source) == (reg.kind, reg.default_model, reg.source)
         assert entry.command == f"mi-atlas run {entry.name} --model {reg.default_model}"
         assert entry.file == f"{entry.name}.json" and entry.error is None
+        # the taxonomy node whose page shows it (a variant names the method it varies)
+        axes = ("goals",) if entry.kind == "recipe" else ("locate", "steer")
+        assert any(entry.method in TAXONOMY[a].nodes for a in axes), (entry.name, entry.method)
     assert [m.model.name for m in folder.models] == zoo.names()
     assert all(m.truth == zoo.truth(m.model.name) for m in folder.models)
 
