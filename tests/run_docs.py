@@ -75,9 +75,8 @@ def resid(layer: int, pos: int) -> Site:
     )
 
 
-def _locate(targets, values, truth: GroundTruth, **kw) -> LocateResult:
+def _locate(targets, values, planted: list[str], **kw) -> LocateResult:
     labels = [t.label for t in targets]
-    planted = [p.target.label for p in truth.planted]
     return LocateResult(
         scores=ranked(targets, [Estimate.of(v) for v in values]),
         recovery=recovery([values], labels, planted),
@@ -86,7 +85,8 @@ def _locate(targets, values, truth: GroundTruth, **kw) -> LocateResult:
 
 
 def heads_run() -> Run:
-    """Planted L1H2 (induction) and L0H1 (previous token) score highest, at two positions."""
+    """Planted L1H2 (induction) and L0H1 (previous token) score highest where the task reads
+    them (position 6): the truth names the heads, the recovery the heads at that position."""
     rng = random.Random(0)
     targets = [
         head(layer, h, pos) for pos in (5, 6) for layer in range(N_LAYERS) for h in range(N_HEADS)
@@ -94,14 +94,15 @@ def heads_run() -> Run:
     truth = GroundTruth(
         description="an induction circuit: a previous-token head feeding an induction head",
         planted=[
-            Planted(target=head(1, 2, 6), role="induction head"),
-            Planted(target=head(0, 1, 6), role="previous-token head"),
+            Planted(target=head(1, 2), role="induction head"),
+            Planted(target=head(0, 1), role="previous-token head"),
         ],  # fmt: skip
     )
     top = {"L1H2@6": 0.9, "L0H1@6": 0.7}
     values = [top.get(t.label, rng.uniform(-0.2, 0.3)) for t in targets]
-    result = _locate(targets, values, truth, setting="denoising: clean into corrupted",
-                     metric="logit difference recovered", meaning="effect of patching a head")  # fmt: skip
+    result = _locate(targets, values, ["L1H2@6", "L0H1@6"], setting="denoising: clean into corrupted",
+                     metric="logit difference recovered", meaning="effect of patching a head",
+                     notes=["the heads read at position 6, where the repeated token is"])  # fmt: skip
     return _run(
         "causal-attribution",
         "method",
@@ -124,7 +125,7 @@ def edges_run() -> Run:
         planted=[Planted(target=e, role="circuit edge") for e in planted],
     )
     values = [0.01 if e in planted else 0.5 + 0.01 * k for k, e in enumerate(edges)]
-    result = _locate(edges, values, truth, setting="edge attribution patching",
+    result = _locate(edges, values, [e.label for e in planted], setting="edge attribution patching",
                      metric="logit difference", meaning="attribution of an edge")  # fmt: skip
     return _run(
         "circuit-discovery", "method", result, truth, "reference_impls/locate/circuit_discovery.py"
@@ -143,7 +144,7 @@ def strip_run() -> Run:
         ],  # fmt: skip
     )
     values = [1.0 + 0.1 * t.index if t in planted else 0.2 for t in targets]
-    result = _locate(targets, values, truth, setting="firing rate per language",
+    result = _locate(targets, values, [t.label for t in planted], setting="firing rate per language",
                      metric="firing-rate gap", meaning="language specificity of a neuron")  # fmt: skip
     model = ModelRef(name="multilingual", n_layers=N_LAYERS, n_heads=N_HEADS)
     return _run("magnitude-analysis", "method", result, truth,
@@ -198,6 +199,14 @@ def recipe_run() -> Run:
             )
         ],  # fmt: skip
         targets=[head(1, 2)],
+        located=_locate(
+            [head(1, h) for h in range(N_HEADS)],
+            [0.1, 0.2, 0.9, 0.3],
+            ["L1H2"],
+            setting="ablate each head",
+            metric="harmful compliance",
+            meaning="drop in harmful compliance when the head is ablated",
+        ),
         control=Control(
             kind="random-sites",
             description="one random head of the same layer",
@@ -226,7 +235,14 @@ def _run(name, kind, result, truth, source, model=INDUCTION, seeds=(0,)) -> Run:
     )
 
 
-RUNS = (heads_run, edges_run, strip_run, steer_run, recipe_run)
+def variant_run() -> Run:
+    """A registered variant (`<taxonomy id>-<suffix>`): shown on its method's page."""
+    run = heads_run()
+    name = "causal-attribution-heads"
+    return run.model_copy(update={"name": name, "command": f"mi-atlas run {name} --json"})
+
+
+RUNS = (heads_run, edges_run, strip_run, steer_run, recipe_run, variant_run)
 FAILED = "amplitude-manipulation"
 
 

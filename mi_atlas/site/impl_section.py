@@ -299,8 +299,13 @@ def _object_body(site: SiteContext, node: Node, src: str) -> str:
 
 def _object_truth(folder: RunFolder, node: Node) -> str:
     planted: dict[str, dict[str, str]] = {}  # model -> label -> role
-    for run in folder.runs.values():
-        for p in run.truth.planted if run.truth else []:
+    # the zoo's truths as the index lists them, then those of runs on other models
+    truths = (
+        [(z.model.name, z.truth) for z in folder.index.models if z.truth] if folder.index else []
+    )
+    truths += [(run.model.name, run.truth) for run in folder.runs.values() if run.truth]
+    for model, truth in truths:
+        for p in truth.planted:
             ends = (
                 (p.target.upstream, p.target.downstream)
                 if isinstance(p.target, Edge)
@@ -309,7 +314,7 @@ def _object_truth(folder: RunFolder, node: Node) -> str:
             if (node.id == "circuit" and isinstance(p.target, Edge)) or any(
                 e.object == node.id for e in ends
             ):
-                planted.setdefault(run.model.name, {})[p.target.label] = p.role
+                planted.setdefault(model, {})[p.target.label] = p.role
     if not planted:
         return (
             '<p class="mi-impl-state">No model in this build plants a component in this object, '

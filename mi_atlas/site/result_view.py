@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..runs import (
-    CheckResult,
+    Check,
     Control,
     Edge,
     Estimate,
@@ -58,26 +58,23 @@ def render(run: Run, fig_id: str) -> tuple[str, str]:
         return _locate(run, result, fig_id)
     if isinstance(result, SteerResult | RecipeResult):
         return _measured(run, result, fig_id)
-    return "", _checks(result)
+    return "", _checks(result.checks) + _facts(_numbers(result.numbers))
 
 
-def roles(run: Run) -> dict[str, str]:
-    """Planted label -> role, from the run's ground truth."""
-    return {p.target.label: p.role for p in run.truth.planted} if run.truth else {}
-
-
-def planted_in(run: Run, result: LocateResult) -> dict[str, str]:
-    """Label -> role of the planted components among a locate result's own targets: those its
-    recovery was scored against (an induction head at the position where it acts), else the
-    truth's labels."""
-    if result.recovery is None or run.truth is None:
-        return roles(run)
-    ranked = set(result.recovery.ranks)
-    return {
-        s.target.label: run.truth.role_for(s.target) or "planted"
-        for s in result.scores
-        if s.target.label in ranked
-    }
+def roles(run: Run, result: LocateResult) -> dict[str, str]:
+    """Scored label -> planted role. Where the producer scored the ranking against the truth,
+    the planted targets are the ones its `recovery` ranks (a planted head counts at the position
+    where the task reads it); otherwise every target the truth names (`role_for`)."""
+    truth = run.truth
+    scored = result.recovery.ranks if result.recovery else None
+    found = {}
+    for s in result.scores:
+        if scored is not None and s.target.label not in scored:
+            continue
+        role = truth.role_for(s.target) if truth else None
+        if role or scored is not None:
+            found[s.target.label] = role or "planted"
+    return found
 
 
 # -- the verdict ---------------------------------------------------------------------------
@@ -119,21 +116,30 @@ def _locate_verdict(result: LocateResult) -> Verdict:
         auc, a = "AUROC n/a", 1.0 if rec.recovered else 0.0
     else:
         auc, a = f"AUROC {rec.auroc}", rec.auroc.mean
-    if a >= GOOD_AUROC and rec.precision_at_k.mean >= 0.75:
+    p = rec.precision_at_k.mean
+    if a >= GOOD_AUROC and p >= 0.75:
         return Verdict("✓", "good", auc, f"{prec}; {ranks}")
-    if a >= FAIR_AUROC:
+    if a >= FAIR_AUROC and p >= 0.5:
         return Verdict("~", "fair", auc, f"{prec}; {ranks}")
     return Verdict("✗", "bad", auc, f"{prec}; {ranks}")
 
 
 def _measure_verdict(m: Measure) -> Verdict:
-    headline = f"{m.name}: {m.before} → {m.after}"
-    words = f"gain {m.gain:+.3g} vs control {m.control_gain:+.3g}"
-    if m.gain > 0 and m.beats_control:
+    """Steering the located targets must do better than the control: ✓ by more than the
+    seeds' spread, ~ within it, ✗ not at all (a pruning recipe that keeps accuracy while
+    random pruning loses it is a success; a steer that moves as little as its control is not)."""
+    headline = f"{m.name}: {m.before} → {m.after} (control {m.control})"
+    words = f"gain {_signed(m.gain)} vs the control's {_signed(m.control_gain)}"
+    spread = m.after.std + m.control.std
+    if m.gain - m.control_gain > spread and m.gain - m.control_gain > 1e-9:
         return Verdict("✓", "good", headline, words)
-    if m.gain > 0:
-        return Verdict("~", "fair", headline, words + ": the control does as well")
-    return Verdict("✗", "bad", headline, words + ": no improvement")
+    if m.beats_control:
+        return Verdict("~", "fair", headline, words + ", within the seeds' spread")
+    return Verdict("✗", "bad", headline, words + ": the control does as well or better")
+
+
+def _signed(x: float) -> str:
+    return f"{x + 0.0:+.3g}"  # + 0.0: no "-0"
 
 
 # -- locate --------------------------------------------------------------------------------
@@ -142,17 +148,18 @@ def _measure_verdict(m: Measure) -> Verdict:
 def _locate(run: Run, result: LocateResult, fig_id: str) -> tuple[str, str]:
     figs, tables = [], []
     for v, part in enumerate([result, *result.variants][:4]):
-        planted = planted_in(run, part)
         name = f" ({part.variant})" if part.variant else ""
+        planted = roles(run, part)
         for g, (kind, grid) in enumerate(grids(part, planted)):
             figs.append(_locate_figure(part, kind, grid, planted, f"{fig_id}-{v}-{g}", name))
         tables.append(_ranking_table(part, planted, name))
-    facts = [(k, str(e)) for k, e in result.numbers.items()]
+    facts = _numbers(result.numbers) + [("note", n) for n in result.notes]
     if result.faithfulness:
         f = result.faithfulness
         facts += [("faithfulness: CPR (higher is better)", str(f.cpr)),
                   ("faithfulness: CMD (lower is better)", str(f.cmd))]  # fmt: skip
-    return "".join(figs), "".join(tables) + _facts(
+    checks = _checks(result.checks) if result.checks else ""
+    return "".join(figs), "".join(tables) + checks + _facts(
         [("setting", result.setting), ("metric", result.metric), *facts]
     )
 
@@ -211,7 +218,10 @@ def grids(result: LocateResult, planted: dict[str, str]) -> Iterator[tuple[str, 
             continue
         sites = [s.target for s in members]
         varying = [f for f in FIELDS if len({getattr(t, f) for t in sites}) > 1]
-        col = next((f for f in ("index", "head", "pos", "layer") if f in varying), None)
+        # the field with the most values runs across (a wide figure reads better than a tall one)
+        col = max(
+            varying, key=lambda f: (len({getattr(t, f) for t in sites}), f != "layer"), default=None
+        )
         row_fields = [f for f in varying if f != col]
         cols = sorted({getattr(t, col) for t in sites}, key=_order) if col else [None]
         rows = sorted({tuple(getattr(t, f) for f in row_fields) for t in sites}, key=_order)
@@ -260,7 +270,8 @@ def _edge_grid(members: list, planted: dict[str, str]) -> Grid:
 
 def _order(value) -> tuple:
     items = value if isinstance(value, tuple) else (value,)
-    return tuple((v is None, v if isinstance(v, int) else str(v)) for v in items)
+    # None first: an embedding (no layer) comes before layer 0
+    return tuple((v is not None, v if isinstance(v, int) else str(v)) for v in items)
 
 
 def _label(fields: list[str], values: tuple) -> str:
@@ -308,7 +319,9 @@ def _ranking_table(result: LocateResult, planted: dict[str, str], name: str) -> 
 
 def _measured(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> tuple[str, str]:
     measures = (
-        [result.metric, *result.collateral] if isinstance(result, RecipeResult) else result.measures
+        [result.metric, *result.collateral, *result.other]
+        if isinstance(result, RecipeResult)
+        else result.measures
     )
     control = control_words(result.control)
     groups = [
@@ -352,7 +365,7 @@ def _measured(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> tupl
     if isinstance(result, RecipeResult):
         facts = [("locate", result.locate), ("steer", result.steer), *facts]
     facts.append(("model restored bit for bit afterwards", "yes" if result.restored else "no"))
-    facts += [(k, str(e)) for k, e in result.numbers.items()]
+    facts += _numbers(result.numbers) + [("note", n) for n in result.notes]
     table = (
         '<div class="mi-table-wrap"><table class="mi-table mi-result-table">'
         "<caption>Each measure before, after and under the control</caption>"
@@ -361,24 +374,27 @@ def _measured(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> tupl
         '<th scope="col">better</th><th scope="col">beats the control</th></tr></thead>'
         f"<tbody>{body}</tbody></table></div>" + _facts(facts)
     )
+    if isinstance(result, RecipeResult) and result.located is not None:
+        # the locate step's ranking, drawn as a locate method's is
+        located_figs, located_table = _locate(run, result.located, f"{fig_id}-located")
+        figs.append(located_figs)
+        table += f"<h4>The locate step: {text(result.locate)}</h4>{located_table}"
     return "".join(figs), table
 
 
 def control_words(control: Control) -> str:
-    return CONTROL_WORDS[control.kind]
+    return CONTROL_WORDS[control.kind]  # every ControlKind has words (tests/test_runs.py)
 
 
 def _site_map(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> str | None:
     """Where the steer acted and where its control acted, with the planted sites outlined."""
     chosen = [t for t in result.targets if isinstance(t, Site)]
     control = [t for t in result.control.targets if isinstance(t, Site)]
-    truth = [
-        p.target for p in (run.truth.planted if run.truth else []) if isinstance(p.target, Site)
-    ]
+    truth = [p for p in (run.truth.planted if run.truth else []) if isinstance(p.target, Site)]
     if not chosen and not control:
         return None
     kind = (chosen or control)[0].kind
-    sites = [t for t in chosen + control + truth if t.kind == kind]
+    sites = [t for t in chosen + control + [p.target for p in truth] if t.kind == kind]
     col = next(
         (f for f in ("head", "index", "pos") if any(getattr(t, f) is not None for t in sites)), None
     )
@@ -390,7 +406,6 @@ def _site_map(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> str 
     where = {c: k for k, c in enumerate(cols)}
     values: list[list[float | None]] = [[0.0] * len(cols) for _ in range(n_layers)]
     marks: list[list[str | None]] = [[None] * len(cols) for _ in range(n_layers)]
-    planted = roles(run)
 
     def cell(t: Site) -> tuple[int, int] | None:
         c = where.get(getattr(t, col) if col else None)
@@ -400,9 +415,9 @@ def _site_map(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> str 
         for t in group:
             if t.kind == kind and (rc := cell(t)):
                 values[rc[0]][rc[1]] = value
-    for t in truth:
-        if t.kind == kind and (rc := cell(t)):
-            marks[rc[0]][rc[1]] = planted.get(t.label)
+    for p in truth:
+        if p.target.kind == kind and (rc := cell(p.target)):
+            marks[rc[0]][rc[1]] = p.role
     grid = Grid(
         rows=[f"L{layer}" for layer in range(n_layers)],
         cols=[f"{PREFIX[col]}{c}" for c in cols] if col else [kind],
@@ -429,11 +444,11 @@ def _site_map(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> str 
 # -- checks and pieces ---------------------------------------------------------------------
 
 
-def _checks(result: CheckResult) -> str:
+def _checks(checks: list[Check]) -> str:
     rows = "".join(
         f'<tr><th scope="row">{text(c.name)}</th><td>{"passed" if c.passed else "failed"}</td>'
         f'<td class="mi-num">{fmt(c.value)}</td><td>{text(c.detail)}</td></tr>'
-        for c in result.checks
+        for c in checks
     )
     return (
         '<div class="mi-table-wrap"><table class="mi-table mi-result-table">'
@@ -441,6 +456,10 @@ def _checks(result: CheckResult) -> str:
         'outcome</th><th scope="col">value</th><th scope="col">detail</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
     )
+
+
+def _numbers(numbers: dict[str, Estimate]) -> list[tuple[str, str]]:
+    return [(k, str(e)) for k, e in numbers.items()]
 
 
 def _estimate(e: Estimate) -> str:

@@ -43,6 +43,13 @@ def node(site: Path, axis: str, name: str) -> str:
     return section(read(site / "taxonomy" / axis / f"{name}.html"))
 
 
+def run_block(page: str, name: str) -> str:
+    """The part of a node page that shows runnable `name` (up to the next runnable)."""
+    start = page.index(f'data-method="{name}"')
+    end = page.find('<div class="mi-run"', start)
+    return page[start : end if end > 0 else None]
+
+
 @pytest.fixture(scope="module")
 def runs(site_data) -> dict[str, Run]:
     return {name: Run.model_validate_json(read(site_data.root / "runs" / f"{name}.json"))
@@ -68,7 +75,7 @@ def test_pages_show_figure_numbers_command_source_and_the_document(built_site, r
 
 def test_outlined_cells_are_exactly_the_planted_labels(built_site, runs):
     run = runs["causal-attribution"]
-    page = node(built_site, "locate", "causal-attribution")
+    page = run_block(node(built_site, "locate", "causal-attribution"), "causal-attribution")
     marks = re.findall(
         r'<rect class="mi-planted" data-planted="([^"]+)" aria-label="([^"]+)"', page
     )
@@ -77,8 +84,24 @@ def test_outlined_cells_are_exactly_the_planted_labels(built_site, runs):
     as_sites = {
         re.sub(r"L(\d+) @(\d+) H(\d+)", r"L\1H\3@\2", cell): role for cell, role in shown.items()
     }
-    assert as_sites == {p.target.label: p.role for p in run.truth.planted}
-    assert page.count('class="mi-planted-tag"') == len(run.truth.planted)
+    # the planted targets the producer scored against, each with its role in the truth
+    expected = {
+        s.target.label: run.truth.role_for(s.target)
+        for s in run.result.scores
+        if s.target.label in run.result.recovery.ranks
+    }
+    assert as_sites == expected == {"L1H2@6": "induction head", "L0H1@6": "previous-token head"}
+    assert page.count('class="mi-planted-tag"') == len(expected)
+    assert "the heads read at position 6" in html_module.unescape(page)  # the run's notes
+
+
+def test_a_variant_is_shown_on_the_page_of_its_method(built_site):
+    page = node(built_site, "locate", "causal-attribution")
+    first, variant = (
+        page.index(f'data-method="{n}"') for n in ("causal-attribution", "causal-attribution-heads")
+    )
+    assert first < variant  # the method itself first, then its variants
+    assert "variant method" in page
 
 
 def test_outlines_stay_inside_their_cells(built_site):
@@ -115,6 +138,9 @@ def test_captions_say_what_the_control_was(built_site, runs):
     recipe = html_module.unescape(node(built_site, "goals", "safety-reliability"))
     assert "the same number of random sites" in recipe and "mean ± std over 3 seeds" in recipe
     assert "0.8 ± 0.02" in recipe  # before, as mean ± std
+    # a recipe's locate step is drawn as a locate method's ranking is
+    assert "The locate step: causal-attribution" in recipe
+    assert recipe.count('class="mi-figure mi-heatmap"') == 1
 
 
 def test_the_mark_follows_the_runs_scores(built_site):
@@ -170,13 +196,13 @@ def test_an_invalid_document_stops_the_build_naming_file_and_field(site_data, tm
 def test_scoreboard_shows_scores_and_where_a_method_does_badly(built_site, runs):
     page = read(built_site / "scoreboard.html")
     rows = set(re.findall(r'<tr data-method="([^"]+)"', page))
-    assert rows == {*runs, FAILED}
+    assert rows == {*runs, FAILED, "causal-attribution-heads"}
     row = re.search(r'<tr data-method="circuit-discovery">(.*?)</tr>', page, re.S)[1]
     assert 'data-verdict="bad"' in row and "AUROC 0" in row
     assert re.search(r'<tr data-method="causal-attribution">.*?data-verdict="good"', page, re.S)
     bad = page[page.index('id="does-badly"') :]
     assert "circuit-discovery" in bad[: bad.index("</ul>")]
-    assert "gain +0.7 vs control" in html_module.unescape(page)  # a recipe's gain
+    assert "gain +0.7 vs the control's +0.0133" in html_module.unescape(page)  # a recipe's gain
 
 
 # -- the build reads the folder only -------------------------------------------------------
@@ -237,3 +263,47 @@ def test_a_build_where_torch_cannot_be_imported(site_data, tmp_path):
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "mi-figure" in read(site / "taxonomy" / "locate" / "causal-attribution.html")
+
+
+# -- the real run documents (slow: `mi-atlas run --all` reruns what its cache lacks) ---------
+
+
+@pytest.mark.slow
+@pytest.mark.impls
+def test_every_document_of_run_all_renders(site_data, tmp_path):
+    from mi_atlas.runs import LocateResult, RunIndex
+
+    runs_dir = REPO / ".mi-atlas-cache" / "runs"  # the folder `mkdocs build` reads
+    command = [
+        str(Path(sys.executable).parent / "mi-atlas"),
+        "run",
+        "--all",
+        "--out",
+        str(runs_dir),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    index = RunIndex.model_validate_json(read(runs_dir / "index.json"))
+    site = build_site(
+        site_data.papers_dir, site_data.taxonomy_dir, tmp_path / "site", runs_dir=runs_dir
+    )
+    pages = {"method": ("locate", "steer"), "recipe": ("goals",)}
+    shown = 0
+    for entry in index.runs:
+        if entry.kind not in pages:
+            continue
+        axis = next(a for a in pages[entry.kind] if entry.method in site_data.taxonomy[a].nodes)
+        page = node(site, axis, entry.method)
+        run_html = run_block(page, entry.name)
+        assert entry.error is None, f"{entry.name}: {entry.error}"
+        run = Run.model_validate_json(read(runs_dir / entry.file))
+        assert "<svg" in run_html and "mi-result-table" in run_html, entry.name
+        assert "mi-verdict--" in run_html, entry.name
+        result = run.result
+        if isinstance(result, LocateResult) and result.recovery is not None:
+            assert run_html.count('class="mi-planted"') >= len(result.recovery.ranks), entry.name
+        for svg in re.findall(r'<svg class="mi-figure mi-heatmap".*?</svg>', run_html, re.S):
+            assert 'class="mi-colourbar"' in svg, entry.name
+            assert not re.search(r'font-size="(\d|1[01])"', svg), entry.name
+        shown += 1
+    assert shown >= 10
