@@ -3,13 +3,15 @@
 `markdown_blocks` finds the items (table rows, list items, paragraph entries) and reads each
 into a `Candidate`; this module decides what becomes of each one, in source order:
 
-- skipped, with the reason, when it cannot be an entry (no title, no year, unknown venue);
-- merged, when it is a paper already seen: an entry of the target folder or an earlier item
-  of the list (same arXiv id, DOI, OpenReview id, ACL Anthology id, normalised URL or
-  normalised title). Tags are united (the first item's primary tag stays first) and every
-  difference is reported; an existing entry only has what it lacks filled in, never its tags
+- skipped, with the reason, when it cannot be an entry (not a paper, no title, nothing that
+  gives its year or venue);
+- merged, when it is a paper already seen (`mi_atlas.identity`): an entry of the target
+  folder or an earlier item of the list. The one merge (`merge.merge_entry`) unites the tags
+  of two items of the list (the first item's primary tag stays first) and reports every
+  difference; an existing entry only has what it lacks filled in, never a non-empty tag list
   replaced, and its file is rewritten only with `overwrite`;
-- created otherwise.
+- created otherwise: without a link it says `needs: [link]`; every year or venue the item
+  implies rather than states is listed in the report's `inferred`.
 
 Two identities that disagree are not a merge. A link already used by a paper with a different
 title belongs to that paper, so it is not attached to the second one (reported as a shared

@@ -2,10 +2,13 @@
 
 `bibread` turns the file into records (decoded text, name lists, the line of every field);
 this module turns a record into a paper entry: the venue from journal/booktitle/howpublished
-(or the `--venue` fallback), the links (url, DOI, arXiv eprint, web addresses in note or
-howpublished), the identifiers they carry, the remaining fields as BibTeX extras, and tags
-from the command line. An entry that is already in the index (same arXiv id, DOI, URL or
-normalised title) fills in what the curated entry lacks (`merge.merge_paper`). Files written
+(kept as written when the venue list lacks it, or the `--venue` fallback), the links (url, DOI,
+arXiv eprint, web addresses in note or howpublished; none: `needs: [link]`), the identifiers
+they carry, the remaining fields as BibTeX extras, and tags from the command line. What the
+entry only implies (a year from its date or arXiv id, a venue from its url's host, an arXiv id
+in Google Scholar's `journal = {arXiv preprint arXiv:X}`) is listed as inferred. An entry that
+is already in the index (`mi_atlas.identity`) fills in what the curated entry lacks
+(`merge.merge_entry`). Files written
 by `mi-atlas export bib` carry `mi-atlas-*` fields (venue, tags, notes...) and import back to
 the same entries.
 """

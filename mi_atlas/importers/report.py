@@ -2,7 +2,9 @@
 
 Contract (DESIGN.md): every item found in the source lands in exactly one of `created`,
 `merged` or `skipped`, each naming its source line, so
-`items == len(created) + len(merged) + len(skipped)`. Problems are reported beside them.
+`items == len(created) + len(merged) + len(skipped)`. Problems are reported beside them, and
+so is every value an importer inferred rather than read (`inferred`, for a curator to check).
+`exit_code` is the one exit rule of both importer commands.
 """
 
 from __future__ import annotations
