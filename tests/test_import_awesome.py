@@ -409,6 +409,20 @@ def test_unreadable_input_exits_1_with_one_sentence(tmp_path, papers, name, cont
     assert as_json.exit_code == 1 and message in json.loads(as_json.stdout)["error"]
 
 
+def test_one_exit_rule_a_list_with_skips_exits_0_a_list_without_items_exits_1(tmp_path, papers):
+    """The rule import-bib follows too: 0 when every item is accounted for, skips included."""
+    tools = (
+        "## Tools\n\n- [TransformerLens](https://github.com/TransformerLensOrg/TransformerLens)\n"
+    )
+    result = run(str(write_list(tmp_path, TWO_ROWS + tools)), "--out", str(papers), "--json")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and len(report["skipped"]) == 1 and report["unreadable"] == 0
+    empty = write_list(tmp_path, "# A list\n\nNothing here yet.\n", "EMPTY.md")
+    result = run(str(empty), "--out", str(papers), "--dry-run")
+    assert result.exit_code == 1
+    assert f"Error: no paper items found in {empty}" in result.stderr
+
+
 def test_invalid_existing_entries_refuse_the_import(tmp_path, papers):
     write_yaml(papers, "x.yaml", valid_entry(id="x", locate=["nowhere"]))
     result = run(str(write_list(tmp_path, TWO_ROWS)), "--out", str(papers))
