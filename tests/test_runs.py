@@ -109,3 +109,23 @@ def test_the_site_has_words_for_every_control_kind():
     from mi_atlas.site.result_view import CONTROL_WORDS
 
     assert set(CONTROL_WORDS) == set(get_args(R.ControlKind))
+
+
+def test_role_for_matches_a_planted_site_at_any_position_or_its_own():
+    head = site(1, 2)  # planted without a position: an induction head
+    at = site(1, 2).model_copy(update={"pos": 11, "label": "head_out L1 H2 @11"})
+    fixed = site(0, 1).model_copy(update={"pos": 3, "label": "head_out L0 H1 @3"})
+    edge = R.Edge(upstream=site(0, 1), downstream=site(1, 2), label="L0H1 -> L1H2")
+    truth = R.GroundTruth(
+        description="d",
+        planted=[
+            R.Planted(target=head, role="induction head"),
+            R.Planted(target=fixed, role="previous-token head"),
+            R.Planted(target=edge, role="K-composition"),
+        ],
+    )
+    assert truth.role_for(at) == "induction head"
+    assert truth.role_for(fixed) == "previous-token head"
+    assert truth.role_for(fixed.model_copy(update={"pos": 4})) is None  # another position
+    assert truth.role_for(site(1, 3)) is None  # another head
+    assert truth.role_for(edge) == "K-composition"

@@ -71,7 +71,13 @@ def ground_truth(name: str) -> dict[str, Any]:
 
 def truth(name: str) -> runs.GroundTruth:
     """What is planted in zoo model `name`, with roles, as its task module states it."""
-    return task(name).ground_truth(card(name))
+    module = task(name)
+    if not hasattr(module, "ground_truth"):
+        raise ZooError(
+            f"{module.__name__} has no ground_truth(card) -> runs.GroundTruth: every zoo task "
+            "states what it plants (see docs/zoo.md)"
+        )
+    return module.ground_truth(card(name))
 
 
 def model_ref(name: str) -> runs.ModelRef:

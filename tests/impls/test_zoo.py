@@ -216,3 +216,14 @@ def test_retraining_the_fastest_model_reproduces_its_card(tmp_path):
         zoo.task(name).evaluate(model)["accuracy"]
         >= card["metrics"]["accuracy"] - card["tolerance"]
     )
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_each_task_states_what_it_plants_with_roles(name):
+    truth = zoo.truth(name)  # the task module's ground_truth(card), typed
+    assert truth.description and truth.planted
+    labels = [p.target.label for p in truth.planted]
+    assert len(labels) == len(set(labels)), "two planted components share a label"
+    assert all(p.role and p.confirmed_by for p in truth.planted)
+    for p in truth.planted:
+        assert truth.role_for(p.target) == p.role
