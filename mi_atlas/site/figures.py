@@ -206,9 +206,9 @@ def strip(items: Sequence[Ranked], *, fig_id: str, title: str, description: str,
     """Every score as a bar in rank order (rank 1 at the left), planted bars coloured."""
     n = len(items)
     bw = max(4, min(24, 640 // max(n, 1)))
-    peak = max((abs(i.value) for i in items if math.isfinite(i.value)), default=0.0) or 1.0
-    lo = min(0.0, min((i.value for i in items if math.isfinite(i.value)), default=0.0))
-    hi = max(0.0, max((i.value for i in items if math.isfinite(i.value)), default=0.0)) or peak
+    finite = [i.value for i in items if math.isfinite(i.value)]
+    lo, hi = min([0.0, *finite]), max([0.0, *finite])  # the zero line is always in view
+    hi = hi if hi > lo else lo + 1.0
     plot_h, left, top = 140, 56, 24
     width = max(left + bw * n + 16, 340)
     height = top + plot_h + 56

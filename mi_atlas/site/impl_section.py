@@ -340,7 +340,7 @@ def _object_runs(site: SiteContext, folder: RunFolder, node: Node, src: str) -> 
         label = link(site.href(src, routes.node(*where)), name) if where else name
         v = result_view.verdict(run)
         rows.append(
-            f"<tr><td>{label}</td><td><code>{text(run.model.name)}</code></td>"
+            f"<tr><td>{label}</td><td class='mi-nowrap'><code>{text(run.model.name)}</code></td>"
             f'<td><span class="mi-verdict mi-verdict--{v.level}">{v.mark}</span> '
             f"{text(v.headline)}</td></tr>"
         )

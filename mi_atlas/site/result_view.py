@@ -398,7 +398,8 @@ def _site_map(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> str 
     col = next(
         (f for f in ("head", "index", "pos") if any(getattr(t, f) is not None for t in sites)), None
     )
-    n_layers = run.model.n_layers or 1 + max((t.layer or 0) for t in sites)
+    layered = any(t.layer is not None for t in sites)  # an SAE feature has no layer of its own
+    n_layers = (run.model.n_layers or 1 + max((t.layer or 0) for t in sites)) if layered else 1
     if col == "head" and run.model.n_heads:
         cols = list(range(max(run.model.n_heads, 1 + max(t.head or 0 for t in sites))))
     else:
@@ -419,11 +420,11 @@ def _site_map(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> str 
         if p.target.kind == kind and (rc := cell(p.target)):
             marks[rc[0]][rc[1]] = p.role
     grid = Grid(
-        rows=[f"L{layer}" for layer in range(n_layers)],
+        rows=[f"L{layer}" for layer in range(n_layers)] if layered else [kind],
         cols=[f"{PREFIX[col]}{c}" for c in cols] if col else [kind],
         values=values,
         planted=marks,
-        row_title="layer",
+        row_title="layer" if layered else "",
         col_title=TITLES[col] if col else kind,
     )
     keys = [(1.0, "chosen"), (-1.0, "control")] if control else [(1.0, "chosen")]
