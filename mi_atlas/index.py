@@ -95,7 +95,18 @@ def entry_warnings(paper: Paper, taxonomy: Taxonomy, file: str, line_of=lambda k
     """What a valid entry still lacks or says loosely: a venue missing from venues.yaml (or
     written as an alias), a link still to be found."""
     warnings = []
-    if note := taxonomy.venues.note(paper.venue):
+    if paper.venue is None:  # a venue to find: an error under --strict-venues, as unknown ones
+        warnings.append(
+            Problem(
+                file,
+                "venue",
+                "no venue yet (needs: [venue]): add it and remove 'venue' from needs",
+                line_of("needs"),
+                None,
+                "warning",
+            )
+        )
+    elif note := taxonomy.venues.note(paper.venue):
         message, suggestion = note
         warnings.append(Problem(file, "venue", message, line_of("venue"), suggestion, "warning"))
     if "link" in paper.needs:

@@ -243,19 +243,22 @@ class Paper(BaseModel):
     id: Slug = Field(description="Equals the file name without .yaml; lowercase-hyphenated.")
     title: Text
     year: Year
-    venue: VenueName = Field(
+    venue: VenueName | None = Field(
+        default=None,
         description="A name from taxonomy/venues.yaml, e.g. NeurIPS, ICLR, arXiv; a venue the "
-        "list lacks is kept as written (mi-atlas check warns)."
+        "list lacks is kept as written (mi-atlas check warns). Required unless needs lists "
+        "'venue'.",
     )
     url: Url | None = Field(
         default=None,
         description="The paper's main page (publisher, OpenReview, arXiv or blog); required "
         "unless needs lists 'link'.",
     )
-    needs: list[Literal["link"]] = Field(
+    needs: list[Literal["link", "venue"]] = Field(
         default_factory=list,
         description="What the entry still lacks, for mi-atlas enrich or a curator: 'link' "
-        "(an entry identified by title, authors, year and venue, with no url yet).",
+        "(no url yet), 'venue' (not known yet); the entry is identified by its title, year "
+        "and authors or its link.",
     )
     arxiv: ArxivId | None = Field(default=None, description="arXiv id such as 2406.11717.")
     doi: Doi | None = Field(default=None, description="DOI such as 10.18653/v1/2024.acl-long.483.")
@@ -307,19 +310,20 @@ class Paper(BaseModel):
 
     @model_validator(mode="after")
     def _link_or_needs_link(self) -> Paper:
-        if self.url is None and "link" not in self.needs:
-            raise PydanticCustomError(
-                "url_missing",
-                "is required: give the paper's page, or write 'needs: [link]' for an entry "
-                "whose link is still to be found",
-                {"field": "url"},
-            )
-        if self.url is not None and "link" in self.needs:
-            raise PydanticCustomError(
-                "needs_met",
-                "lists 'link' but the entry has a url: remove 'link' from needs",
-                {"field": "needs"},
-            )
+        for need, name, what in (("link", "url", "page"), ("venue", "venue", "venue")):
+            if getattr(self, name) is None and need not in self.needs:
+                raise PydanticCustomError(
+                    f"{name}_missing",
+                    "is required: give the paper's {what}, or write 'needs: [{need}]' for an "
+                    "entry whose {what} is still to be found",
+                    {"field": name, "what": what, "need": need},
+                )
+            if getattr(self, name) is not None and need in self.needs:
+                raise PydanticCustomError(
+                    "needs_met",
+                    "lists '{need}' but the entry has a {name}: remove '{need}' from needs",
+                    {"field": "needs", "need": need, "name": name},
+                )
         return self
 
     @property

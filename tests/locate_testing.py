@@ -75,4 +75,3 @@ def random_tokens(batch: int, pos: int, seed: int) -> torch.Tensor:
     """Token ids drawn from the non-special words."""
     g = torch.Generator().manual_seed(seed)
     return torch.randint(3, len(VOCAB), (batch, pos), generator=g)
-

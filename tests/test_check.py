@@ -444,3 +444,17 @@ def test_the_explorer_lists_venues_outside_the_list_after_it_as_other_venues(tax
     data = explorer_data(Catalog.build(papers, taxonomy, {}))
     assert data["venues"] == ["arXiv", "NeurIPS", "Neuron", "PLoS Computational Biology"]
     assert data["venuesOther"] == ["Neuron", "PLoS Computational Biology"]
+
+
+def test_an_entry_without_a_venue_needs_one_a_warning_an_error_when_strict(papers):
+    write_yaml(papers, "x.yaml", valid_entry(id="x", venue=..., needs=["venue"]))
+    result, report = run_check(papers)
+    assert result.exit_code == 0
+    [warning] = report["warnings"]
+    assert warning["field"] == "venue" and warning["message"].startswith("no venue yet")
+    result, report = run_check(papers, "--strict-venues")
+    assert result.exit_code == 1 and report["problems"][0]["field"] == "venue"
+    write_yaml(papers, "x.yaml", valid_entry(id="x", venue=...))
+    result, report = run_check(papers)
+    assert result.exit_code == 1
+    assert "write 'needs: [venue]'" in report["problems"][0]["message"]

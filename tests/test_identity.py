@@ -155,3 +155,10 @@ def test_merge_tags_curated_never_changed_same_import_united():
     listed = merge_entry(kept, incoming, same_import=True)
     assert listed.data["objects"] == ["neuron", "attention-head"]  # primary stays first
     assert listed.conflicts == [Conflict("objects", "neuron", "attention-head, neuron")]
+
+
+def test_merge_fills_a_venue_the_entry_needs():
+    kept = _entry(venue=None, needs=["link", "venue"], url=None)
+    result = merge_entry(kept, _entry(venue="ICLR", url=None))
+    assert result.data["venue"] == "ICLR" and result.data["needs"] == ["link"]
+    assert result.filled == ["venue"] and result.conflicts == []

@@ -451,6 +451,7 @@ def test_unknown_venues_are_kept_as_written_with_the_closest_name() -> None:
         (1, "2023-evans-paper-venue-list"),
         (9, "2023-fox-paper-misspelt-venue"),
         (17, "2024-gray-preprint-unknown-journal"),
+        (26, "2024-hill-article-no-venue"),
         (33, "2024-ives-workshop-paper"),
     ]
     venues = {item.line: report.new_entries[item.id].venue for item in report.created}
@@ -458,15 +459,11 @@ def test_unknown_venues_are_kept_as_written_with_the_closest_name() -> None:
         1: "Proceedings of the Workshop on Obscure Topics",
         9: "NeurPIS",
         17: "Journal of Unlisted Studies",
+        26: None,  # created, and it says so: needs: [venue]
         33: "ICML Workshop",
     }
-    assert [(i.line, i.reason) for i in report.skipped] == [
-        (
-            26,
-            "no venue: no journal, booktitle, howpublished, publisher or school, no arXiv id "
-            "and no link that implies one; pass --venue",
-        ),
-    ]
+    assert entry(report, "2024-hill-article-no-venue").needs == ["venue"]
+    assert report.skipped == []
     kept = "kept as written (add it there, with its aliases, if readers should filter by it)"
     assert [(p.line, p.field, p.message, p.suggestion) for p in report.problems] == [
         (
@@ -486,6 +483,13 @@ def test_unknown_venues_are_kept_as_written_with_the_closest_name() -> None:
             20,
             "journal",
             f"'Journal of Unlisted Studies' is not in taxonomy/venues.yaml: {kept}",
+            None,
+        ),
+        (
+            26,
+            None,
+            "no venue (no journal, booktitle, howpublished, publisher or school, no arXiv id "
+            "and no link that implies one): created with 'needs: [venue]'; or pass --venue",
             None,
         ),
     ]
@@ -855,11 +859,12 @@ def test_google_scholar_exports_and_implied_years_and_venues_are_reported_as_inf
 def test_one_exit_rule_skips_with_a_reason_exit_0_unreadable_entries_exit_1(
     papers: Path,
 ) -> None:
-    def exit_code(name: str) -> int:
-        args = ["import-bib", str(FIXTURES / name), "--out", str(papers), "--dry-run"]
+    def exit_code(path: Path) -> int:
+        args = ["import-bib", str(path), "--out", str(papers), "--dry-run"]
         return CliRunner().invoke(cli, args).exit_code
 
-    venues = run("venues.bib")
-    assert venues.skipped and not venues.unreadable and exit_code("venues.bib") == 0
+    untitled = papers.parent / "untitled.bib"
+    untitled.write_text("@misc{a,\n  year = {2024},\n  url = {https://example.org/a},\n}\n")
+    assert exit_code(untitled) == 0  # skipped with its reason ("no title"): accounted for
     malformed = run("malformed.bib")
-    assert malformed.unreadable == 3 and exit_code("malformed.bib") == 1
+    assert malformed.unreadable == 3 and exit_code(FIXTURES / "malformed.bib") == 1

@@ -59,7 +59,10 @@ def module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from module_level(node.body + node.orelse)
         elif isinstance(node, ast.Try):
             yield from module_level(
-                node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body]
+                node.body
+                + node.orelse
+                + node.finalbody
+                + [s for h in node.handlers for s in h.body]
             )
         else:
             yield node

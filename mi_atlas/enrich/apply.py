@@ -174,7 +174,7 @@ def _merge_one(
     label = report.label if not fact.evidence else f"{report.label} (facts from {fact.evidence})"
     kept = to_yaml_data(paper)
     incoming = {
-        **{name: kept[name] for name in ("title", "year", "venue")},
+        **{name: kept.get(name) for name in ("title", "year", "venue")},
         **offered,
         "provenance": [{"source": label}],
     }

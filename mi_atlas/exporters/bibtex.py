@@ -74,7 +74,7 @@ def _entry(paper: Paper, taxonomy: Taxonomy, atlas_fields: bool) -> Entry:
         extras = {"booktitle": full, **extras}
     elif entry_type == "article" and "journal" not in extras and kind == "journal":
         extras = {"journal": full, **extras}
-    elif venue is None and not {"booktitle", "journal", "howpublished"} & extras.keys():
+    elif venue is None and full and not {"booktitle", "journal", "howpublished"} & extras.keys():
         extras = {"howpublished": full, **extras}
     for name in ("booktitle", "journal"):
         if name in extras:
@@ -102,7 +102,7 @@ def _entry(paper: Paper, taxonomy: Taxonomy, atlas_fields: bool) -> Entry:
 
 
 def _atlas(paper: Paper) -> list[tuple[str, str]]:
-    fields = [(ATLAS + "venue", _braced(paper.venue))]
+    fields = [(ATLAS + "venue", _braced(paper.venue))] if paper.venue else []
     for axis in AXES:
         if tags := getattr(paper, axis):
             fields.append((ATLAS + axis, _braced(", ".join(tags))))

@@ -259,14 +259,14 @@ class Resolver:
         """The entry fields this item gives, validated; invalid optional fields are dropped
         (and reported), an invalid required field skips the item."""
         ids = cand.ids()
-        url, needs = None, None
+        url, needs = None, [] if cand.venue else ["venue"]
         if cand.links:
             url = cand.links[0].url
         elif cand.code:
             url = cand.code
             self.log.add("link", cand.line, "url", "only a code link: it is used as the url")
         else:
-            needs = ["link"]  # identified by title, year, venue (and authors): enrich finds it
+            needs.insert(0, "link")  # identified by title, year, authors or venue: enrich finds it
             if not cand.notes:  # (a dropped shared link was reported already)
                 self.log.add_grouped(
                     ("no-link",),
@@ -278,6 +278,17 @@ class Resolver:
                         "(mi-atlas enrich or a curator adds it)"
                     ),
                 )
+        if cand.venue is None:
+            self.log.add_grouped(
+                ("no-venue",),
+                "no-venue",
+                cand.line,
+                "venue",
+                lambda n: (
+                    f"no venue on {rows_text(n)} (none named, none implied by a link): created "
+                    "with 'needs: [venue]' (mi-atlas enrich or a curator adds it)"
+                ),
+            )
         data: dict[str, Any] = {
             "id": "placeholder-id",
             "title": cand.title,

@@ -19,6 +19,7 @@ PROBLEM_KINDS = {
     "placeholder": "a '-' (or empty) cell: the entry gets an empty tag list for that axis",
     "unknown-label": "a label that is no taxonomy id, name or alias (closest id suggested)",
     "unknown-venue": "a venue not in taxonomy/venues.yaml (closest venue suggested)",
+    "no-venue": "no venue named or implied: the entry says needs: [venue]",
     "venue-from-link": "the listed venue disagrees with the proceedings the link points to",
     "year": "a year that is missing, malformed, or taken from the arXiv id",
     "duplicate": "the same paper listed twice: merged into one entry",

@@ -330,9 +330,10 @@ class _Builder:
             data["abstract"] = abstract
         self.atlas_fields(record, fields, data)
         venue = data.get("venue") or self.venue_of(record, fields, arxiv, url)
-        if venue is None:
-            return None
-        data["venue"] = venue
+        if venue is None:  # title, year and authors (or a link) identify it
+            data.setdefault("needs", []).append("venue")
+        else:
+            data["venue"] = venue
         data["bibtex"] = self.extras(record, fields, venue)
         return data
 
@@ -541,10 +542,11 @@ class _Builder:
                 written = " ".join(value.split())
                 self.infer(record, "venue", written, f"from {name} (no journal or booktitle)")
                 return written
-        self.skip(
+        self.problem(
             record,
-            "no venue: no journal, booktitle, howpublished, publisher or school, no arXiv id "
-            "and no link that implies one; pass --venue",
+            None,
+            "no venue (no journal, booktitle, howpublished, publisher or school, no arXiv id "
+            "and no link that implies one): created with 'needs: [venue]'; or pass --venue",
         )
         return None
 
@@ -566,7 +568,7 @@ class _Builder:
         # A venue the list lacks is written back from the entry's `venue` (as howpublished).
         full, kind = (known.full, known.kind) if known else (venue, "other")
         for name in ("booktitle", "journal") if known else ("howpublished",):
-            if extras.get(name) == full:  # what `export bib` writes for the venue anyway
+            if full and extras.get(name) == full:  # what `export bib` writes for the venue
                 del extras[name]
         if record.entry_type != default_entry_type(extras, kind):
             extras["entrytype"] = record.entry_type

@@ -674,10 +674,12 @@ def _why_not_an_entry(cand: Candidate, section: Section) -> str | None:
         return (
             "no year: the item gives none (no year or date, no arXiv id, no year heading); add one"
         )
-    if cand.venue is None:
-        where = "its link does not say one" if cand.links else "it has no link to read one from"
-        return f"no venue: the item names none and {where}; add a venue"
-    return None
+    if cand.venue is None and not (cand.links or cand.code or cand.authors):
+        return (
+            "not enough to identify the paper: no venue, no link and no authors with its title "
+            "and year; add a venue or a link"
+        )
+    return None  # (an entry without a venue says needs: [venue])
 
 
 def _check_preprint_year(cand: Candidate, log: ProblemLog) -> None:

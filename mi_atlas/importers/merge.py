@@ -3,7 +3,8 @@
 Used by `import-bib`, `import-awesome` (and `enrich`): whoever finds that two records are the
 same paper (`mi_atlas.identity`) calls `merge_entry(kept, incoming)` on their plain data.
 
-- The kept entry wins: its title, year and venue are never changed; each different value the
+- The kept entry wins: its title, year and venue are never changed (a venue it still needs
+  is filled); each different value the
   incoming record offered is returned as a `Conflict` for the report. A preprint (venue arXiv)
   of a published paper is not a conflict.
 - What the kept entry lacks is filled: url (which settles a "no link" entry), identifiers,
@@ -82,8 +83,12 @@ def merge_entry(
         conflicts.append(Conflict("title", kept["title"], incoming["title"]))
     if kept["year"] != incoming["year"]:
         conflicts.append(Conflict("year", str(kept["year"]), str(incoming["year"])))
-    if kept["venue"] != incoming["venue"] and incoming["venue"] != PREPRINT_VENUE:
-        conflicts.append(Conflict("venue", kept["venue"], incoming["venue"]))
+    mine, theirs = kept.get("venue"), incoming.get("venue")
+    if theirs and not mine:  # an entry that needed its venue
+        data["venue"] = theirs
+        result.filled.append("venue")
+    elif theirs and mine != theirs and theirs != PREPRINT_VENUE:
+        conflicts.append(Conflict("venue", mine, theirs))
 
     linked = links.parse_link(kept["url"]) if kept.get("url") else None
     for name in FILLABLE:
@@ -99,8 +104,9 @@ def merge_entry(
             result.filled.append(name)
         elif fold(mine) != fold(theirs) and name != "url":  # two links to one paper are fine
             conflicts.append(Conflict(name, mine, theirs))
-    if data.get("url") and "link" in data.get("needs", ()):
-        data["needs"] = [need for need in data["needs"] if need != "link"]
+    met = {"link": "url", "venue": "venue"}
+    if any(data.get(met[need]) for need in data.get("needs") or ()):
+        data["needs"] = [need for need in data["needs"] if not data.get(met[need])]
 
     mine, theirs = kept.get("authors") or [], incoming.get("authors") or []
     if theirs and not mine:

@@ -89,7 +89,7 @@ class Catalog:
 
     @property
     def venues(self) -> list[str]:
-        return sorted({paper.venue for paper in self.papers}, key=str.casefold)
+        return sorted({p.venue for p in self.papers if p.venue}, key=str.casefold)
 
     @property
     def years(self) -> tuple[int, int] | None:

@@ -29,7 +29,7 @@ def paper_record(paper: Paper) -> dict:
         "t": paper.title,
         "a": paper.authors,
         "y": paper.year,
-        "v": paper.venue,
+        "v": paper.venue or "",
         "u": paper.url,
     }
     for axis, key in AXIS_KEYS.items():

@@ -29,7 +29,7 @@ def paper_summary(paper: Paper, taxonomy: Taxonomy) -> str:
         return paper.tldr or paper.abstract or ""
     authors = paper.authors[:3]
     parts = [", ".join(authors) + (" et al." if len(paper.authors) > 3 else "")] if authors else []
-    parts.append(f"{paper.venue} {paper.year}")
+    parts.append(f"{paper.venue} {paper.year}" if paper.venue else str(paper.year))
     for axis in AXES:
         names = [taxonomy[axis].nodes[tag].name for tag in getattr(paper, axis)]
         if names:
@@ -93,6 +93,7 @@ def atom_feed(
         summary = summarise(paper) if summarise else (paper.tldr or paper.abstract)
         if summary:
             sub(entry, "summary", summary, type="text")
-        sub(entry, "category", term=paper.venue, label=f"{paper.venue} {paper.year}")
+        if paper.venue:  # an entry that still needs its venue has none
+            sub(entry, "category", term=paper.venue, label=f"{paper.venue} {paper.year}")
     ET.indent(feed)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode") + "\n"

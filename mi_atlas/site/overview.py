@@ -99,7 +99,7 @@ def recent_block(site: Site, src: str, limit: int = 8) -> str:
     items = "".join(
         f"<li>{link(site.href(src, routes.paper(p.id)), text(p.title))}"
         f'<br><span class="mi-muted">{author_list(p.authors, limit=3)}'
-        f"{' · ' if p.authors else ''}{text(p.venue)} {p.year} · added {added_date(p).isoformat()}</span></li>"
+        f"{' · ' if p.authors else ''}{text(p.venue or '')} {p.year} · added {added_date(p).isoformat()}</span></li>"
         for p in papers
     )
     feed = link(site.href(src, routes.FEED_RECENT), "Atom feed of recent additions", css="mi-feed")

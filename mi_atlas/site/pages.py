@@ -98,7 +98,7 @@ def paper_table(site: Site, src: str, papers: list[Paper], *, caption: str) -> s
             "<tr>"
             f'<td data-sort="{text(paper.title.casefold())}">{link(href, text(paper.title))}</td>'
             f"<td>{author_list(paper.authors, limit=3)}</td>"
-            f"<td>{text(paper.venue)}</td>"
+            f"<td>{text(paper.venue or '')}</td>"
             f'<td data-sort="{paper.year}">{paper.year}</td>'
             "</tr>"
         )
@@ -142,7 +142,7 @@ def paper_page(site: Site, paper: Paper, src: str) -> str:
     )
     parts = [
         '<article class="mi-paper">',
-        f'<p class="mi-kicker"><span class="mi-venue"{venue_title}>{text(paper.venue)}</span>'
+        f'<p class="mi-kicker"><span class="mi-venue"{venue_title}>{text(paper.venue or "venue not known yet")}</span>'
         f" · {paper.year}</p>",
         f'<h1 id="title">{text(paper.title)}</h1>',
         f'<p class="mi-authors">{author_list(paper.authors, search=by_author) or NO_AUTHORS}</p>',
@@ -247,7 +247,8 @@ def paper_description(paper: Paper) -> str:
         return clip(summary)
     names = ", ".join(paper.authors[:3]) + (" et al." if len(paper.authors) > 3 else "")
     by = f" by {names}" if paper.authors else ""
-    return clip(f"{paper.title} ({paper.venue} {paper.year}){by}: BibTeX, links and tags.")
+    where = f"{paper.venue} {paper.year}" if paper.venue else str(paper.year)
+    return clip(f"{paper.title} ({where}){by}: BibTeX, links and tags.")
 
 
 def node_description(node: Node, axis: str, count: int) -> str:

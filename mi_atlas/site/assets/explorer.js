@@ -336,7 +336,7 @@
       meta.appendChild(authorLinks(p.a));
       meta.appendChild(document.createTextNode(" · "));
     }
-    meta.appendChild(document.createTextNode(p.v + " " + p.y + (p.k ? " · " + p.k.join(", ") : "")));
+    meta.appendChild(document.createTextNode((p.v ? p.v + " " : "") + p.y + (p.k ? " · " + p.k.join(", ") : "")));
     li.appendChild(meta);
     var tags = el("p", { class: "mi-result__tags" });
     AXES.forEach(function (axis) {
