@@ -239,7 +239,8 @@ def strip(items: Sequence[Ranked], *, fig_id: str, title: str, description: str,
             )
     axis_y = top + plot_h + 18
     parts.append(_text(left, axis_y, "rank 1"))
-    parts.append(_text(left + bw * n, axis_y, f"rank {n}", "end"))
+    if n > 1:
+        parts.append(_text(left + bw * n, axis_y, f"rank {n}", "end"))
     parts.append(_key(8, axis_y + 26, PLANTED, "planted"))
     parts.append(_key(110, axis_y + 26, OTHER, "not planted"))
     parts.append("</svg>")

@@ -36,6 +36,7 @@ from .html import text
 MAX_CELLS = 6000  # a bigger grid is shown as its table only
 TOP_ROWS = 8  # rows of a ranking table, before the lowest planted ones
 STRIP_SHARE = 0.5  # above this planted share of cells, a heat-map would be all outlines
+STRIP_MIN = 8  # ... unless it has fewer cells than this: a few outlines are still readable
 FIELDS = ("layer", "head", "index", "pos")
 PREFIX = {"layer": "L", "head": "H", "index": "#", "pos": "@"}
 TITLES = {"layer": "layer", "head": "head", "index": "neuron / feature", "pos": "position"}
@@ -169,7 +170,8 @@ def _locate_figure(
 ) -> str:
     marked = sum(1 for row in grid.planted for p in row if p)
     what = "edges between sites" if kind == "edge" else f"{kind} sites"
-    if grid.planted_share > STRIP_SHARE:
+    cells = sum(v is not None for row in grid.values for v in row)
+    if grid.planted_share > STRIP_SHARE and cells >= STRIP_MIN:
         items = [
             Ranked(s.target.label, s.score.mean, planted.get(s.target.label))
             for s in result.scores
@@ -187,6 +189,7 @@ def _locate_figure(
             f"{marked} of {len(items)} planted (coloured): a heat-map would be mostly outlines."
         )
     else:
+        axes = f"{grid.row_title} × {grid.col_title}" if grid.col_title else grid.row_title
         svg = figures.heatmap(
             grid,
             fig_id=fig_id,
@@ -196,9 +199,8 @@ def _locate_figure(
             unit=result.metric,
         )
         caption = (
-            f"{text(result.meaning)}{text(name)}: {text(what)}, {text(grid.row_title)} × "
-            f"{text(grid.col_title or kind)}; {marked} planted cell{'s' if marked != 1 else ''} "
-            "outlined."
+            f"{text(result.meaning)}{text(name)}: {text(what)}, {text(axes)}; "
+            f"{marked} planted cell{'s' if marked != 1 else ''} outlined."
         )
     return _figure(svg, f"{caption} Setting: {text(result.setting)}.")
 
