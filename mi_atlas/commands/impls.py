@@ -152,12 +152,12 @@ def run(
 
 def _run_all(out: Path | None) -> None:
     """`run --all`: plan from the folder, compute the rest under a progress bar, write the index."""
+    _registry()  # the install hint first (finds, imports nothing): keys name torch's version
     from reference_impls.runcache import DEFAULT_OUT, RunFolder
 
     folder = RunFolder(out or DEFAULT_OUT)
     todo = folder.plan()
     if todo:
-        _registry()  # the install hint, before anything is imported
         with click.progressbar(
             todo,
             label=f"running {len(todo)} of {len(folder.entries)}",

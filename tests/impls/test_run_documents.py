@@ -225,3 +225,18 @@ def test_a_failing_run_writes_no_file_is_named_and_exits_1(folder, tmp_path):
     assert entry.file is None and entry.error.startswith("ValueError: the planted heads")
     assert entry.command == "mi-atlas run test-failing --model induction"
     assert all(e.file for e in written.runs if e.name != "test-failing")
+
+
+def test_all_without_the_impls_extra_names_the_install_command(monkeypatch, tmp_path):
+    from mi_atlas.commands import impls as impls_command
+
+    real = impls_command.importlib.util.find_spec
+    monkeypatch.setattr(
+        impls_command.importlib.util,
+        "find_spec",
+        lambda n, *a: None if n == "torch" else real(n, *a),
+    )
+    result = CliRunner().invoke(cli, ["run", "--all", "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 1
+    assert "install them with: pip install -c constraints.txt '.[impls]'" in result.stderr
+    assert not (tmp_path / "runs").exists()  # nothing written
