@@ -93,11 +93,16 @@ def verdict(run: Run) -> Verdict:
     result = run.result
     if isinstance(result, LocateResult):
         return _locate_verdict(result)
-    if isinstance(result, SteerResult | RecipeResult):
-        measure = result.metric if isinstance(result, RecipeResult) else result.measures[0]
-        return _measure_verdict(measure)
+    if isinstance(result, RecipeResult):
+        return _measure_verdict(result.metric)
+    if isinstance(result, SteerResult):
+        if not result.measures:
+            return Verdict("?", "unknown", "no measure", "the run reports no measure")
+        return _measure_verdict(result.measures[0])
     failed = [c.name for c in result.checks if not c.passed]
     n = len(result.checks)
+    if n == 0:
+        return Verdict("?", "unknown", "no check", "the run reports no check")
     if failed:
         return Verdict(
             "✗", "bad", f"{n - len(failed)} of {n} checks", "failed: " + ", ".join(failed)
@@ -337,7 +342,7 @@ def _measured(run: Run, result: SteerResult | RecipeResult, fig_id: str) -> tupl
         )
         for m in measures
     ]
-    seeds = max(m.after.n for m in measures)
+    seeds = max((m.after.n for m in measures), default=1)
     figs = [
         _figure(
             figures.bars(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from mkdocs.exceptions import Abort
-from run_docs import FAILED, write_runs
+from run_docs import FAILED, heads_run, write_runs
 from site_support import REPO, REPO_URL, build_site
 
 from mi_atlas.runs import Run
@@ -307,3 +307,26 @@ def test_every_document_of_run_all_renders(site_data, tmp_path):
             assert not re.search(r'font-size="(\d|1[01])"', svg), entry.name
         shown += 1
     assert shown >= 10
+
+
+def test_results_with_nothing_in_them_render_and_say_so():
+    """A steer with no measure, a locate with no score, a check with no check: no crash."""
+    from mi_atlas.runs import CheckResult, Control, LocateResult, SteerResult
+    from mi_atlas.site import result_view
+
+    base = heads_run()
+    empty = {
+        "steer": SteerResult(
+            setting="s",
+            control=Control(kind="none", description="none"),
+            measures=[],
+            restored=True,
+        ),  # fmt: skip
+        "locate": LocateResult(setting="s", metric="m", meaning="a score", scores=[]),
+        "check": CheckResult(checks=[]),
+    }
+    for kind, result in empty.items():
+        run = base.model_copy(update={"result": result})
+        figs, table = result_view.render(run, f"fig-{kind}")
+        assert isinstance(figs, str) and isinstance(table, str)
+        assert result_view.verdict(run).mark == "?"  # nothing to judge by
