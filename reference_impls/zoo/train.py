@@ -81,6 +81,41 @@ RECIPES: dict[str, Recipe] = {
         steps=1000,
         description="GPT-2: sentiment answers in a formal or casual persona, with a spurious group bias",
     ),
+    # the deeper models (4 layers): every head's attention has a role (zoo/tasks/_planting.py),
+    # so decoys, backups and negative heads are planted, then confirmed by ablation
+    "induction-deep": Recipe(
+        task="induction_deep",
+        n_layers=4,
+        d_model=128,  # d_head 32: a duplicate-token or induction head matches 40 tokens by QK
+        d_mlp=256,
+        steps=1500,
+        description="GPT-2, 4 layers: one previous-token and one induction head among look-alike decoys",
+    ),
+    "ioi": Recipe(
+        task="ioi",
+        n_layers=4,
+        steps=2000,
+        description="GPT-2, 4 layers: IOI with duplicate-token, S-inhibition, name mover, negative and backup heads",
+    ),
+    "facts-deep": Recipe(
+        task="facts_deep",
+        n_layers=4,
+        steps=2500,
+        description="GPT-2, 4 layers: 100 two-token subjects -> city, stored in MLP1-2, moved by L3H0 (backup L3H1)",
+    ),
+    "refusal-deep": Recipe(
+        task="refusal_deep",
+        n_layers=4,
+        steps=1000,
+        description="GPT-2, 4 layers: refusal via one layer-2 direction among three decoy directions of equal norm",
+    ),
+    "arithmetic": Recipe(
+        task="arithmetic",
+        n_layers=4,
+        n_ctx=10,
+        steps=1500,
+        description="GPT-2, 4 layers: two-digit addition that rarely saw a carry (the logic-reasoning recipe's patient)",
+    ),
     "sparse-features": Recipe(
         task="sparse_features",
         steps=1000,
