@@ -85,10 +85,9 @@ RECIPES: dict[str, Recipe] = {
     # so decoys, backups and negative heads are planted, then confirmed by ablation
     "induction-deep": Recipe(
         task="induction_deep",
+        arch="llama",  # rotary positions, as the 2-layer model (see its comment)
         n_layers=4,
-        d_model=128,  # d_head 32: a duplicate-token or induction head matches 40 tokens by QK
-        d_mlp=256,
-        steps=1500,
+        steps=1200,
         description="GPT-2, 4 layers: one previous-token and one induction head among look-alike decoys",
     ),
     "ioi": Recipe(
