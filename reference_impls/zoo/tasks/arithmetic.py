@@ -159,11 +159,17 @@ def carry_pairs(
 def direct_check(model: Any) -> dict[str, Any]:
     """The premise of the recipe: right without a carry, often wrong with one (held out).
 
-    Passed when held-out accuracy without a carry is > 0.9 and with a carry < 0.8.
+    Passed when held-out accuracy without a carry is > 0.9 and with a carry < 0.8. Also
+    measured: how often replacing both units digits of a held-out carry problem by a no-carry
+    pair (same tens digits) changes the predicted tens digit of the sum: the units digits are
+    the only input that decides a carry.
     """
     metrics = evaluate(model)
+    clean, corrupted, _, _ = carry_pairs(512, EVAL_SEED, split="held-out")
+    changed = logits(model, clean)[:, -1].argmax(-1) != logits(model, corrupted)[:, -1].argmax(-1)
     checks = {
         **metrics,
+        "units_swap_changes_tens_digit": float(changed.float().mean()),
         "no_carry_right": metrics["held_out_no_carry_accuracy"] > 0.9,
         "carry_weak": metrics["held_out_carry_accuracy"] < 0.8,
     }
@@ -177,13 +183,21 @@ def direct_check(model: Any) -> dict[str, Any]:
 
 
 def ground_truth(card: dict[str, Any]):  # -> mi_atlas.runs.GroundTruth
-    """No planted circuit: the truth is the task's (which problems carry), stated as notes."""
+    """No planted heads: the truth is the task's (the units digits decide a carry)."""
     from mi_atlas import runs
+    from reference_impls.addressing import embed
 
     c = card["checks"]
+    confirmed = (
+        "replacing both units digits of held-out carry problems by a no-carry pair changes the "
+        f"predicted tens digit in {c['units_swap_changes_tens_digit']:.0%} of them"
+    )
     return runs.GroundTruth(
         description="no planted heads: a model that rarely saw a carry and gets carries wrong",
-        planted=[],
+        planted=[
+            runs.Planted(target=embed(2).doc(), role="units digit of a (decides the carry)", confirmed_by=confirmed),
+            runs.Planted(target=embed(5).doc(), role="units digit of b (decides the carry)", confirmed_by=confirmed),
+        ],
         notes=[
             f"held-out accuracy without a carry {c['held_out_no_carry_accuracy']:.2f}, "
             f"with a carry {c['held_out_carry_accuracy']:.2f}",

@@ -195,8 +195,13 @@ def direct_check(model: Any) -> dict[str, Any]:
     def rec() -> float:
         return recall(model, tokens)
 
+    base = rec()
+    # MLP0 and MLP3 write zero by construction: ablating them is a no-op, their rows are `base`
     grid = [
-        [P.ablated(model, [mlp_out(layer, pos)], rec) for pos in range(tokens.shape[1])]
+        [
+            base if layer in FROZEN_MLPS else P.ablated(model, [mlp_out(layer, pos)], rec)
+            for pos in range(tokens.shape[1])
+        ]
         for layer in range(4)
     ]
     store = P.ablated(model, [mlp_out(layer, SUBJECT_LAST) for layer in STORE_LAYERS], rec)
@@ -215,7 +220,7 @@ def direct_check(model: Any) -> dict[str, Any]:
         "movers_together_needed": both < 0.3,
     }
     checks = {
-        "recall": rec(),
+        "recall": base,
         "role_attention": {P.label(c): s for c, s in scores.items()},
         "mlp_ablation_recall": grid,
         "ablate_store_recall": store,
