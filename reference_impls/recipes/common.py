@@ -195,3 +195,58 @@ def masked_logprob(tokens: Int[Tensor, "batch pos"], loss_mask: Tensor):
         return (picked * weights).sum(-1) / weights.sum(-1).clamp_min(1.0)
 
     return metric
+
+
+SEEDS = (0, 1, 2, 3, 4)  # every registered recipe reports mean ± std over these data seeds
+
+
+def over_seeds(
+    run: Callable[..., Any], model_name: str, seeds: Sequence[int] = SEEDS, **kwargs: Any
+) -> Any:
+    """`run(model_name, seed=s)` for every seed, merged into one outcome of mean ± std.
+
+    Each seed draws the recipe's own data (prompts, fine-tuning sets, random control sites);
+    every measure's before / after / control and every number present in all seeds become
+    Estimates over the seeds. Targets, control and the locate ranking are seed 0's (a note says
+    so when they differ); `restored` holds only if every seed restored the model.
+    """
+    from reference_impls.registry import Outcome
+
+    outcomes = [run(model_name, seed=s, **kwargs) for s in seeds]
+    results: list[runs.RecipeResult] = [o.result for o in outcomes]
+    first = results[0]
+
+    def merge(measures: Sequence[runs.Measure]) -> runs.Measure:
+        # one value per seed: the seed's mean (a control averaged over draws counts once)
+        return measures[0].model_copy(
+            update={
+                p: runs.Estimate.of([getattr(m, p).mean for m in measures])
+                for p in ("before", "after", "control")
+            }
+        )
+
+    shared = set.intersection(*(set(r.numbers) for r in results))
+    numbers = {
+        k: runs.Estimate.of([r.numbers[k].mean for r in results])
+        for k in first.numbers
+        if k in shared
+    }
+    notes = list(first.notes)
+    if any([t.label for t in r.targets] != [t.label for t in first.targets] for r in results):
+        notes.append("the located targets differ between seeds; those shown are seed 0's")
+    merged = first.model_copy(
+        update={
+            "metric": merge([r.metric for r in results]),
+            "collateral": [merge(ms) for ms in zip(*(r.collateral for r in results), strict=True)],
+            "other": [merge(ms) for ms in zip(*(r.other for r in results), strict=True)],
+            "numbers": numbers,
+            "restored": all(r.restored for r in results),
+            "notes": notes,
+        }
+    )
+    recovered = [o.recovered for o in outcomes]
+    return Outcome(
+        merged,
+        recovered=None if None in recovered else all(recovered),
+        seeds=tuple(seeds),
+    )

@@ -33,6 +33,7 @@ from reference_impls.locate.gradient_detection import gradient_x_activation
 from reference_impls.recipes.common import (
     compare,
     masked_logprob,
+    over_seeds,
     random_sites,
     random_sites_control,
     recipe_result,
@@ -139,4 +140,4 @@ def run(
 @register_recipe("efficient-inference", default_model="induction")
 def efficient_inference(model_name: str) -> Outcome:
     """Prune half the heads by gradient attribution; accuracy vs random and magnitude pruning."""
-    return run(model_name)
+    return over_seeds(run, model_name)

@@ -35,6 +35,7 @@ from reference_impls.locate.gradient_detection import gradient_x_activation
 from reference_impls.locate.metrics import AnswerLogProb
 from reference_impls.recipes.common import (
     compare,
+    over_seeds,
     random_sites,
     random_sites_control,
     recipe_result,
@@ -144,4 +145,4 @@ def run(
 @register_recipe("efficient-training", default_model="facts")
 def efficient_training(model_name: str) -> Outcome:
     """Teach 8 moved facts by fine-tuning 16 attributed neurons (~2% of weights) vs random/full."""
-    return run(model_name)
+    return over_seeds(run, model_name)

@@ -41,6 +41,7 @@ from reference_impls.locate.metrics import LogitDiff
 from reference_impls.recipes.common import (
     compare,
     inner_residual_sites,
+    over_seeds,
     recipe_result,
 )
 from reference_impls.registry import Outcome, register_recipe
@@ -117,4 +118,4 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Outcom
 @register_recipe("fairness-bias", default_model="persona-bias")
 def fairness_bias(model_name: str) -> Outcome:
     """Patching finds where the group reaches the answer; projecting its direction out ends the bias."""
-    return run(model_name)
+    return over_seeds(run, model_name)

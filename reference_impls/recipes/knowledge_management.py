@@ -27,7 +27,7 @@ from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.locate.causal_attribution import causal_tracing
 from reference_impls.locate.metrics import AnswerProb
-from reference_impls.recipes.common import measured, random_sites, recipe_result
+from reference_impls.recipes.common import measured, over_seeds, random_sites, recipe_result
 from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer.targeted_optimization import rome_edit
 
@@ -156,4 +156,4 @@ def run(model_name: str = "facts", n_edits: int = 4, seed: int = 0) -> Outcome:
 @register_recipe("knowledge-management", default_model="facts")
 def knowledge_management(model_name: str) -> Outcome:
     """Causal tracing finds the fact's MLP; a ROME edit rewrites one fact, scored as ROME does."""
-    return run(model_name)
+    return over_seeds(run, model_name)

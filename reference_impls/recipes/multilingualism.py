@@ -27,7 +27,7 @@ from mi_atlas import runs
 from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.locate.magnitude_analysis import lape
-from reference_impls.recipes.common import compare, random_sites, recipe_result
+from reference_impls.recipes.common import compare, over_seeds, random_sites, recipe_result
 from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer.amplitude_manipulation import ablate, rewritten
 
@@ -178,4 +178,4 @@ def _recovered(chosen: dict[str, list[A.Site]], truth: dict[str, Any]) -> bool:
 @register_recipe("multilingualism", default_model="bilingual")
 def multilingualism(model_name: str) -> Outcome:
     """LAPE locates the language neurons; switching English's off removes it and holds French."""
-    return run(model_name)
+    return over_seeds(run, model_name)

@@ -30,6 +30,7 @@ from reference_impls.locate.metrics import LogitDiff
 from reference_impls.recipes.common import (
     compare,
     inner_residual_sites,
+    over_seeds,
     recipe_result,
 )
 from reference_impls.registry import Outcome, register_recipe
@@ -142,4 +143,4 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Outcom
 @register_recipe("persona-role", default_model="persona-bias")
 def persona_role(model_name: str) -> Outcome:
     """Patching finds the persona; adding +/- the persona vector switches formal <-> casual."""
-    return run(model_name)
+    return over_seeds(run, model_name)

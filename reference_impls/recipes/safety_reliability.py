@@ -25,7 +25,7 @@ from mi_atlas import runs
 from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.locate.probing import probe
-from reference_impls.recipes.common import compare, recipe_result
+from reference_impls.recipes.common import compare, over_seeds, recipe_result
 from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer import vector_arithmetic as va
 
@@ -45,8 +45,23 @@ def earliest_best(scores: Any, tolerance: float = 0.01) -> A.Site:
     )
 
 
+def other_difference(
+    model: Any, task: Any, site: Any, tokens: torch.Tensor, like: torch.Tensor
+) -> torch.Tensor:
+    """The data-derived control: a difference of means over a label that is not the trigger.
+
+    The same prompts split by whether their first word is from the first half of the benign
+    word list (on `refusal-deep` that label has a planted direction of its own, of the same
+    norm as refusal's), rescaled to the norm of `like`.
+    """
+    first_half = torch.tensor([task.IDS[w] for w in task.BENIGN[: len(task.BENIGN) // 2]])
+    split = torch.isin(tokens[:, 1], first_half)
+    d = va.mean_difference(model, site, tokens[split], tokens[~split])
+    return d / d.norm() * like.norm()
+
+
 def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> Outcome:
-    """Probe for the trigger, take the difference in means, ablate it (and add it), vs random."""
+    """Probe for the trigger, take the difference in means, ablate it (and add it), vs another."""
     model = zoo.load(model_name)
     task = zoo.task(model_name)
     truth = zoo.ground_truth(model_name)
@@ -59,7 +74,7 @@ def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> Outcome:
     probed = probe(model, torch.cat([fit_trig, fit_ben]), labels, residual_sites_at(model, pos))
     located = earliest_best(probed)
     direction = va.mean_difference(model, located, fit_trig, fit_ben)  # (d_model,)
-    control = va.random_direction(direction, seed)
+    control = other_difference(model, task, located, torch.cat([fit_trig, fit_ben]), direction)
     cosine = float(
         torch.nn.functional.cosine_similarity(direction, torch.tensor(truth["direction"]), dim=0)
     )
@@ -106,8 +121,10 @@ def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> Outcome:
         collateral=[removed["benign answers unchanged"]],
         targets=[located],
         control=runs.Control(
-            kind="random-direction",
-            description=f"a random direction of the same norm ({float(direction.norm()):.3f})",
+            kind="data-derived-direction",
+            description="another difference of means of the same activations: prompts whose "
+            "first word is from the first half of the benign word list minus the others, scaled "
+            f"to the same norm ({float(direction.norm()):.3f})",
         ),
         restored=restored and restored_too,
         details={
@@ -126,4 +143,4 @@ def run(model_name: str = "refusal", n: int = 128, seed: int = 0) -> Outcome:
 @register_recipe("safety-reliability", default_model="refusal")
 def safety_reliability(model_name: str) -> Outcome:
     """Locate the refusal direction by probing; ablating it removes refusal, adding it induces it."""
-    return run(model_name)
+    return over_seeds(run, model_name)
