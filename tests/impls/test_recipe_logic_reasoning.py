@@ -2,7 +2,8 @@
 
 The patient (`arithmetic`) is right without a carry and mostly wrong with one (its card). The
 fast tests check the locate step and the data split; the slow one runs the registered recipe
-(5 seeds, 15 fine-tunes) and asserts it beats both controls on problems in no loss.
+(5 seeds, 15 fine-tunes): it repairs held-out carries and beats random heads; the heads a
+magnitude statistic picks do better on carries (that control can and does win).
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ def test_patching_locates_few_heads_that_carry_the_carry():
 
 
 @pytest.mark.slow
-def test_the_recipe_beats_both_controls_on_held_out_carries():
+def test_the_recipe_repairs_held_out_carries_and_beats_random_heads():
     from reference_impls import registry
 
     document = registry.run("logic-reasoning")  # the registered recipe, as `mi-atlas run` runs it
     result = document.result
     assert document.seeds == [0, 1, 2, 3, 4] and result.metric.after.n == 5
-    assert result.metric.after.mean > result.metric.before.mean  # carries repaired
-    assert result.metric.beats_control  # against the data-derived heads
+    assert result.metric.after.mean > result.metric.before.mean + 0.2  # carries repaired
     assert all(m.beats_control for m in result.other)  # against random heads
+    # against the output-norm heads (the headline control) it does not win on carries: measured
+    # 0.71 vs 0.76 (docs/recipes.md); it keeps more of the no-carry accuracy (0.94 vs 0.91)
+    assert result.collateral[0].beats_control
     assert result.restored
