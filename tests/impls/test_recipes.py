@@ -52,14 +52,15 @@ def test_safety_ablating_the_refusal_direction_removes_refusal_and_only_that(saf
     result = safety.result
     before, after, control = values(result.metric)
     assert before >= 0.95 and after <= 0.05, result.metric
-    assert control >= 0.9, result.metric  # a random direction of the same norm changes nothing
+    # another difference of means of the same activations (same norm) leaves refusal in place
+    assert control >= 0.9, result.metric
     assert beats_control(result.metric, 0.85)
     (benign,) = result.collateral
     assert benign.after.mean >= 0.98, benign  # benign answers are the same answers
     assert result.restored
     assert safety.recovered  # the probe picks the planted layer; cosine with d > 0.9
     assert result.numbers["direction_cosine_with_planted"].mean > 0.9
-    assert result.control.kind == "random-direction"
+    assert result.control.kind == "data-derived-direction"
 
 
 def test_safety_the_opposite_adding_the_direction_induces_refusal(safety):
@@ -177,5 +178,7 @@ def test_mi_atlas_run_reports_before_after_control_and_sites():
     assert out["type"] == "recipe" and out["metric"]["higher_is_better"] is False
     assert out["metric"]["before"]["mean"] == 1.0 and out["metric"]["after"]["mean"] == 0.0
     assert out["targets"][0]["hook"] == "blocks.1.hook_resid_pre"
-    assert out["control"]["description"].startswith("a random direction of the same norm")
+    assert out["control"]["kind"] == "data-derived-direction"
+    assert out["control"]["description"].startswith("another difference of means")
+    assert doc["seeds"] == [0, 1, 2, 3, 4] and out["metric"]["after"]["n"] == 5
     assert doc["recovered"] is True
