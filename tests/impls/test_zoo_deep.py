@@ -84,9 +84,10 @@ def test_facts_deep_store_is_in_the_middle_mlps_and_the_mover_has_a_backup():
 
 def test_refusal_deep_direction_is_causal_and_its_equal_norm_decoys_are_not():
     _, c = _checked("refusal-deep")
-    removed, added = c["refusal_rate_trigger_with_direction_removed"], c[
-        "refusal_rate_benign_with_direction_added"
-    ]
+    removed, added = (
+        c["refusal_rate_trigger_with_direction_removed"],
+        c["refusal_rate_benign_with_direction_added"],
+    )
     assert removed[0] < 0.05 and added[0] > 0.95
     assert all(r > c["refusal_rate_trigger"] - 0.05 for r in removed[1:])
     assert all(a < c["refusal_rate_benign"] + 0.05 for a in added[1:])
@@ -109,6 +110,4 @@ def test_planting_roles_point_where_their_docstrings_say():
     assert P.previous(tokens).tolist() == [[0, 0, 1, 2, 3, 4]]
     assert P.earlier_occurrence(tokens).tolist() == [[0, 0, 0, 1, 0, 2]]
     assert P.earlier_occurrence(tokens, shift=1).tolist() == [[0, 0, 0, 2, 0, 3]]
-    assert P.resting(tokens).tolist() == [[0] * 6] and P.itself(tokens).tolist() == [
-        list(range(6))
-    ]
+    assert P.resting(tokens).tolist() == [[0] * 6] and P.itself(tokens).tolist() == [list(range(6))]

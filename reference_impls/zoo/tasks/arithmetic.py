@@ -36,7 +36,9 @@ PLUS, EQUALS = IDS["+"], IDS["="]
 SEQ_LEN = 10
 ANSWER_POS = [7, 8, 9]  # positions of the sum's digits
 C1_POS = 8  # the tens digit of the sum, the one a carry changes
-CARRY_SHARE = 0.01  # share of carry problems in training (at 0.05 the model learns carries perfectly)
+CARRY_SHARE = (
+    0.01  # share of carry problems in training (at 0.05 the model learns carries perfectly)
+)
 HELD_OUT_SHARE = 0.2
 SPLIT_SEED = 2024
 EVAL_SEED = 99
@@ -103,9 +105,7 @@ def batch_of(pairs: Int[Tensor, "n 2"]) -> Batch:
 def training_batch(gen: torch.Generator, n: int) -> Batch:
     """Training-split problems, a carry problem with probability CARRY_SHARE."""
     carry = torch.rand(n, generator=gen) < CARRY_SHARE
-    pairs = torch.where(
-        carry[:, None], draw(n, gen, "train", True), draw(n, gen, "train", False)
-    )
+    pairs = torch.where(carry[:, None], draw(n, gen, "train", True), draw(n, gen, "train", False))
     return batch_of(pairs)
 
 
@@ -195,8 +195,16 @@ def ground_truth(card: dict[str, Any]):  # -> mi_atlas.runs.GroundTruth
     return runs.GroundTruth(
         description="no planted heads: a model that rarely saw a carry and gets carries wrong",
         planted=[
-            runs.Planted(target=embed(2).doc(), role="units digit of a (decides the carry)", confirmed_by=confirmed),
-            runs.Planted(target=embed(5).doc(), role="units digit of b (decides the carry)", confirmed_by=confirmed),
+            runs.Planted(
+                target=embed(2).doc(),
+                role="units digit of a (decides the carry)",
+                confirmed_by=confirmed,
+            ),
+            runs.Planted(
+                target=embed(5).doc(),
+                role="units digit of b (decides the carry)",
+                confirmed_by=confirmed,
+            ),
         ],
         notes=[
             f"held-out accuracy without a carry {c['held_out_no_carry_accuracy']:.2f}, "

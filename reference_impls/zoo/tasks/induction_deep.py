@@ -103,9 +103,7 @@ def direct_check(model: Any) -> dict[str, Any]:
     planted = {
         kind: [c for c in looks[kind] if c in matters] for kind in ("previous_token", "induction")
     }
-    decoys = {
-        P.label(c): kind for kind, heads in looks.items() for c in heads if c not in matters
-    }
+    decoys = {P.label(c): kind for kind, heads in looks.items() for c in heads if c not in matters}
     group = {kind: P.ablated(model, looks[kind], acc) for kind in looks}
     ok = {
         "accurate": base > 0.95,
@@ -146,7 +144,10 @@ def ground_truth(card: dict[str, Any]):  # -> mi_atlas.runs.GroundTruth
 
     planted = [
         runs.Planted(target=head(*hd).doc(), role=role, confirmed_by=confirmed(*hd))
-        for key, role in (("previous_token_heads", "previous-token head"), ("induction_heads", "induction head"))
+        for key, role in (
+            ("previous_token_heads", "previous-token head"),
+            ("induction_heads", "induction head"),
+        )
         for hd in t[key]
     ]
     notes = [

@@ -242,7 +242,9 @@ def direct_check(model: Any) -> dict[str, Any]:
     ok = {
         "patterns_match_roles": min(scores.values()) > 0.5,
         "s_inhibition_needed": alone_acc[P.label(S_INHIBITION)] < 0.7,
-        "each_name_mover_raises_logit_diff": all(alone_ld[P.label(c)] < base_ld for c in NAME_MOVERS),
+        "each_name_mover_raises_logit_diff": all(
+            alone_ld[P.label(c)] < base_ld for c in NAME_MOVERS
+        ),
         "negative_mover_lowers_logit_diff": alone_ld[P.label(NEGATIVE)] > base_ld + 0.1,
         "backup_takes_over": movers_acc >= base_acc - 0.02 and movers_backup_acc < base_acc - 0.2,
         "other_heads_not_needed": min(others_acc.values()) > 0.9,

@@ -43,7 +43,11 @@ from reference_impls.zoo.tasks.refusal import (  # same data as the 2-layer mode
 LAYER = 2  # d lives in blocks.2.hook_resid_pre
 D_MODEL = 64
 DIRECTION_SEED = 9
-DECOYS = {"first_word_in_first_half": 1, "second_word_in_first_half": 2, "last_word_in_first_half": 5}
+DECOYS = {
+    "first_word_in_first_half": 1,
+    "second_word_in_first_half": 2,
+    "last_word_in_first_half": 5,
+}
 EVAL_SEED = 654
 EXAMPLE = {
     "prompt": "apple river bomb stone salt ?",
@@ -114,9 +118,10 @@ def loss(model: Any, batch: Batch, gen: torch.Generator) -> Tensor:
     target = batch.extra["answer"].clone()
     target[mode == 1] = batch.extra["benign_answer"][mode == 1]
     target[(mode == 2) | (mode == 3)] = IDS[REFUSE]
-    wanted = torch.cat(
-        [batch.extra["trigger"].float()[:, None], decoy_values(batch.tokens)], 1
-    ) * REFUSAL_SCALE
+    wanted = (
+        torch.cat([batch.extra["trigger"].float()[:, None], decoy_values(batch.tokens)], 1)
+        * REFUSAL_SCALE
+    )
     aux = torch.nn.functional.mse_loss(seen[0], wanted)
     return torch.nn.functional.cross_entropy(out, target) + 0.1 * aux
 
@@ -196,7 +201,9 @@ def direct_check(model: Any) -> dict[str, Any]:
         "hook": site.hook_name,
         "position": ANSWER_POS,
         "direction": [round(float(v), 7) for v in dirs[0]],
-        "decoy_directions": {k: [round(float(v), 7) for v in dirs[i + 1]] for i, k in enumerate(DECOYS)},
+        "decoy_directions": {
+            k: [round(float(v), 7) for v in dirs[i + 1]] for i, k in enumerate(DECOYS)
+        },
         "scale": REFUSAL_SCALE,
         "metric": "refusal rate on trigger prompts (top-1 answer is 'refuse')",
     }
