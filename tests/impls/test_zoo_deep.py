@@ -111,3 +111,30 @@ def test_planting_roles_point_where_their_docstrings_say():
     assert P.earlier_occurrence(tokens).tolist() == [[0, 0, 0, 1, 0, 2]]
     assert P.earlier_occurrence(tokens, shift=1).tolist() == [[0, 0, 0, 2, 0, 3]]
     assert P.resting(tokens).tolist() == [[0] * 6] and P.itself(tokens).tolist() == [list(range(6))]
+
+
+@pytest.mark.slow
+def test_retraining_refusal_deep_reproduces_its_card(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(repo / "scripts" / "train_zoo.py"),
+            "refusal-deep",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    retrained = json.loads((tmp_path / "refusal-deep" / "card.json").read_text())
+    card = zoo.card("refusal-deep")
+    assert retrained["checks"]["passed"]
+    assert retrained["metrics"]["accuracy"] >= card["metrics"]["accuracy"] - card["tolerance"]
