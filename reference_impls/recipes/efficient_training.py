@@ -91,9 +91,14 @@ def run(
         lq = torch.nn.functional.cross_entropy(model(queries)[:, -1], new)
         return lq + torch.nn.functional.cross_entropy(model(direct)[:, -1], new)
 
-    def trained(sites: Any):
+    def trained(sites: Any, lr: float | None = None, n_steps: int | None = None):
         masks = all_weight_masks(model) if sites == "all" else site_weight_masks(model, sites)
-        return fine_tune(model, masks, loss, steps=steps, lr=3e-3 if sites == "all" else 1e-2)
+        lr = lr if lr is not None else (3e-3 if sites == "all" else 1e-2)
+        return fine_tune(model, masks, loss, steps=n_steps or steps, lr=lr)
+
+    def learned_after(sites: Any, lr: float, n_steps: int) -> float:
+        with trained(sites, lr, n_steps):
+            return learned()
 
     def recall(tokens: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -132,6 +137,22 @@ def run(
             "parameters_total": total,
             "fraction_updated": round(updated / total, 4),
             "budget": f"{steps} Adam steps for each (lr 1e-2 located/random, 3e-3 full)",
+            # the headline gives each its own learning rate and one budget; these give both the
+            # same rate, and a learning curve, so the lead is not an artefact of either
+            "equal learning rate (new facts learned)": {
+                f"lr {lr:g}": {
+                    "located": learned_after(located, lr, steps),
+                    "full": learned_after("all", lr, steps),
+                }
+                for lr in (3e-3, 1e-2)
+            },
+            "learning curve at lr 3e-3 (new facts learned)": {
+                f"{n} steps": {
+                    "located": learned_after(located, 3e-3, n),
+                    "full": learned_after("all", 3e-3, n),
+                }
+                for n in (10, 60, 120)
+            },
             "moved": [
                 {"subject": facts[i]["subject"], "from": facts[i]["city"], "to": city[int(new[i])]}
                 for i in moved.tolist()
