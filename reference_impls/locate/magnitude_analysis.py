@@ -179,45 +179,52 @@ def demo(model_name: str) -> Outcome:
     model, task = zoo.load(model_name), zoo.task(model_name)
     languages = {lang: task.sentences(lang, 64, seed=1) for lang in truth["languages"]}
     neurons = [s for layer in range(model.cfg.n_layers) for s in A.neurons(model, layer)]
-    scores = lape(model, languages, neurons, statistic="mean_abs")
-    firing = lape(model, languages, neurons)  # Tang et al.'s statistic: P(activation > 0)
+    # the headline is Tang et al.'s statistic, P(activation > 0); the magnitude entropy, a
+    # simplification that works better on this zoo model, is listed beside it
+    firing = lape(model, languages, neurons)
+    magnitude = lape(model, languages, neurons, statistic="mean_abs")
     language_of = {
         A.neuron(int(layer), j): lang
         for layer, sets in truth["language_neurons"].items()
         for lang in truth["languages"]
         for j in sets[lang]
     }
-    numbers: dict[str, float] = {}
-    recovered = True
-    for layer in range(model.cfg.n_layers):
+
+    def per_layer(scores: Scores) -> tuple[dict[str, float], bool]:
         # per layer, as the planted sets are: of the top k (k = planted count), how many are
         # planted, and how many are labelled with their own language
-        specific = [s for s in language_of if s.layer == layer]
-        top = [s for s in scores.ranking() if s.layer == layer][: len(specific)]
+        numbers: dict[str, float] = {}
+        ok = True
         condition = dict(zip(scores.sites, scores.meta["condition"], strict=True))
-        precision = sum(s in language_of for s in top) / len(specific)
-        labelled = sum(language_of.get(s) == condition[s] for s in top) / len(specific)
-        top_firing = [s for s in firing.ranking() if s.layer == layer][: len(specific)]
-        numbers |= {
-            f"L{layer} precision at planted": precision,
-            f"L{layer} language correct": labelled,
-            f"L{layer} margin": scores.margin(specific),
-            f"L{layer} firing-rate precision": sum(s in language_of for s in top_firing)
-            / len(specific),
-        }
-        recovered = recovered and precision >= 0.9 and labelled >= 0.9
+        for layer in range(model.cfg.n_layers):
+            specific = [s for s in language_of if s.layer == layer]
+            top = [s for s in scores.ranking() if s.layer == layer][: len(specific)]
+            precision = sum(s in language_of for s in top) / len(specific)
+            labelled = sum(language_of.get(s) == condition[s] for s in top) / len(specific)
+            numbers |= {
+                f"L{layer} precision at planted": precision,
+                f"L{layer} language correct": labelled,
+                f"L{layer} margin": scores.margin(specific),
+            }
+            ok = ok and precision >= 0.9 and labelled >= 0.9
+        return numbers, ok
+
+    headline_numbers, recovered = per_layer(firing)
+    magnitude_numbers, _ = per_layer(magnitude)
     setting = "64 sentences per language; per neuron the entropy of its {} across languages"
-    result = scores.locate_result(
-        setting=setting.format("mean |activation|"),
-        metric="MLP neuron activation (blocks.L.mlp.hook_post)",
+    metric = "MLP neuron activation (blocks.L.mlp.hook_post)"
+    result = firing.locate_result(
+        setting=setting.format("firing rate P(activation > 0) (LAPE, Tang et al. 2024)"),
+        metric=metric,
         planted=list(language_of),
-        numbers=numbers,
+        numbers=headline_numbers,
         variants=[
-            firing.locate_result(
-                setting=setting.format("firing rate P(activation > 0) (Tang et al. 2024)"),
-                metric="MLP neuron activation (blocks.L.mlp.hook_post)",
+            magnitude.locate_result(
+                setting=setting.format("mean |activation| (a simplification of LAPE)"),
+                metric=metric,
                 planted=list(language_of),
-                variant="LAPE firing rate",
+                numbers=magnitude_numbers,
+                variant="magnitude entropy",
             )
         ],
     )

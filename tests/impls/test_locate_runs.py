@@ -68,13 +68,20 @@ def test_gradient_detection_ranks_the_induction_circuit_first():
         assert completeness == pytest.approx(number(out.result, f"delta {hook}"), rel=1e-2)
 
 
-def test_magnitude_analysis_finds_the_language_neurons():
+def test_magnitude_analysis_headline_is_lape_and_the_magnitude_variant_finds_the_neurons():
     out = run("magnitude-analysis")
-    assert out.recovered is True
+    headline, simplified = out.result, variant(out.result, "magnitude entropy")
+    assert "firing rate" in headline.setting  # Tang et al.'s LAPE is the headline
+    # the planted neurons are silenced, not switched off: they fire about as often on the other
+    # language, so the firing-rate LAPE misses part of them (a failure the run shows) ...
+    firing = [number(headline, f"L{layer} precision at planted") for layer in (0, 1)]
+    assert out.recovered is all(p >= 0.9 for p in firing)
+    assert headline.recovery.auroc is not None
+    # ... and the magnitude entropy beside it finds them
     for layer in (0, 1):
-        assert number(out.result, f"L{layer} precision at planted") >= 0.95
-        assert number(out.result, f"L{layer} language correct") >= 0.95
-    assert out.result.recovery.auroc.mean >= 0.99
+        assert number(simplified, f"L{layer} precision at planted") >= 0.95
+        assert number(simplified, f"L{layer} language correct") >= 0.95
+    assert simplified.recovery.auroc.mean >= 0.99
 
 
 def test_probing_reads_the_trigger_from_the_planted_layer_on():
