@@ -14,7 +14,11 @@ from functools import lru_cache
 
 import pylatexenc.latex2text as latex2text
 from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec
-from pylatexenc.latexwalker import LatexWalker, get_default_latex_context_db
+from pylatexenc.latexwalker import (
+    LatexWalker,
+    LatexWalkerEndOfStream,
+    get_default_latex_context_db,
+)
 
 # Text-mode macros that `escape` emits; pylatexenc's defaults lack some or map `^` to a
 # modifier letter, so they are declared here with the plain characters they stand for.
@@ -181,10 +185,36 @@ def _decode_island(text: str) -> str:
     if not _HARD_TEX.search(simple):
         # Only braces and escaped specials: what pylatexenc would do, without it.
         return _SIMPLE_ESCAPE.sub(r"\1", text.replace("{", "").replace("}", ""))
-    nodes, _, _ = LatexWalker(
-        text, latex_context=_WALKER_CONTEXT, tolerant_parsing=True
-    ).get_latex_nodes()
+    walker = _Walker(text, latex_context=_WALKER_CONTEXT, tolerant_parsing=True)
+    try:
+        nodes, _, _ = walker.get_latex_nodes()
+    finally:
+        walker.release()
     return DECODER.nodelist_to_text(nodes)
+
+
+class _Walker(LatexWalker):
+    """pylatexenc's walker, minus the reference cycle each parse leaves behind: it reads the
+    end of the text as a `LatexWalkerEndOfStream` that it keeps in a local of the frame its
+    traceback holds. That cycle keeps every calling frame alive (an importer's whole parsed
+    file with them) until the garbage collector finds it; dropping the tracebacks afterwards
+    lets reference counting free them at once."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._ends: list[LatexWalkerEndOfStream] = []
+
+    def get_token(self, *args, **kwargs):
+        try:
+            return super().get_token(*args, **kwargs)
+        except LatexWalkerEndOfStream as end:
+            self._ends.append(end)
+            raise
+
+    def release(self) -> None:
+        for end in self._ends:
+            end.__traceback__ = None
+        self._ends.clear()
 
 
 def _protect_url(match: re.Match) -> str:

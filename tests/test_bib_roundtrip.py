@@ -8,7 +8,9 @@ must also parse with pybtex, an independent BibTeX parser.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import tempfile
+import weakref
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -132,6 +134,29 @@ def test_text_without_tex_decodes_to_itself_without_the_decoder(text: str) -> No
     assert texcodec.needs_decoding(text) == bool(texcodec.NEEDS_DECODING.search(text))
     if not texcodec.needs_decoding(text):
         assert texcodec.collapse(texcodec.DECODER.latex_to_text(texcodec.prepare(text))) == text
+
+
+def test_decoding_leaves_no_cycle_holding_the_callers() -> None:
+    """pylatexenc keeps its end-of-text exception in a frame its traceback holds; unbroken,
+    that cycle keeps every calling frame (an importer's whole parsed file) alive until the
+    garbage collector runs."""
+
+    class Held:
+        pass
+
+    def caller() -> weakref.ref:
+        held = Held()
+        texcodec._decode_island.cache_clear()
+        assert texcodec.decode(r"M{\"u}ller and $\alpha$") == "Müller and α"
+        return weakref.ref(held)
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        assert caller()() is None  # freed by reference counting alone
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # TeX as it appears in real titles, names and abstracts: accents, protected words, math,

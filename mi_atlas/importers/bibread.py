@@ -201,8 +201,9 @@ class _LenientNameParts(SplitNameParts):
 
 @lru_cache(maxsize=1 << 16)
 def _name_parts(name: str) -> NameParts:
-    """bibtexparser's strict name splitting, remembered: reference lists repeat authors.
-    The parts are shared between entries, so nothing may change them in place."""
+    """bibtexparser's strict name splitting, remembered while a file is read: reference
+    lists repeat authors. The parts are shared between entries, so nothing may change them
+    in place."""
     return simple_name_parts(name) or parse_single_name_into_parts(name)
 
 
@@ -318,6 +319,9 @@ def parse_bib(text: str) -> BibFile:
         return _parse(text)
     finally:
         logger.setLevel(level)
+        # The name memo serves one file; kept, it would hold every name of it (and the
+        # collector would walk them all again).
+        _name_parts.cache_clear()
 
 
 def _parse(text: str) -> BibFile:
