@@ -62,6 +62,7 @@ _SIMPLE_ESCAPE = re.compile(r"(?<!\\)\\([%&_#$])")
 _HARD_TEX = re.compile(r"[\\$~]|--|``|''|[!?]`")
 _URL = re.compile(r"\\url\{([^{}]*)\}|(https?://[^\s{}\"<>]+)")
 _URL_ESCAPE = re.compile(r"\\([_%&#~$])")
+_URL_MACRO = re.compile(r"\\url\{(.*)\}")
 
 
 def _citation(node, l2tobj) -> str:
@@ -258,6 +259,6 @@ def unescape_verbatim(value: str) -> str:
     r"""A verbatim value (url, doi, eprint) as written by people who escape TeX specials:
     `\url{...}` unwrapped, `\_` -> `_`."""
     value = value.strip()
-    if m := re.fullmatch(r"\\url\{(.*)\}", value):
+    if value.startswith("\\url") and (m := _URL_MACRO.fullmatch(value)):
         value = m.group(1)
     return _URL_ESCAPE.sub(r"\1", value)

@@ -22,7 +22,6 @@ from bibtexparser.library import Library
 from bibtexparser.middlewares import (
     LatexDecodingMiddleware,
     MonthIntMiddleware,
-    NormalizeFieldKeys,
     RemoveEnclosingMiddleware,
     ResolveStringReferencesMiddleware,
     SeparateCoAuthors,
@@ -81,6 +80,7 @@ _CAPITALISED = re.compile(r"[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:[.'’-][^\W\d_]*)*\.?")
 _TOKEN = re.compile(r"[^\s#{}\"]+")
 _TITLE_IN_RAW = re.compile(r"\btitle\s*=\s*[{\"](.+?)[}\"]\s*,?\s*$", re.IGNORECASE | re.MULTILINE)
 _KEY_IN_RAW = re.compile(r"@\w*\s*[{(]\s*([^\s,{}()]+)")
+_FIELD_KEY = re.compile(r"[^\s{}\",=#%]+")
 
 
 @dataclass
@@ -293,7 +293,6 @@ def _stack() -> list:
     return [
         ResolveStringReferencesMiddleware(True),
         RemoveEnclosingMiddleware(True),
-        NormalizeFieldKeys(True),
         MonthIntMiddleware(True),
         _SeparateCoAuthors(True),
         _LenientNameParts(True),
@@ -410,7 +409,7 @@ def _first_fields(block: DuplicateFieldKeyBlock) -> Entry:
 
 def _clean_keys(entry: Entry) -> None:
     """Field names with `%` comment lines in front, commented-out fields, and names that
-    differ only in case (`Title` and `title`, the first wins, as in BibTeX)."""
+    differ only in case (`Title` and `title`, the first wins, as in BibTeX); names lowercased."""
     seen: set[str] = set()
     fields = []
     for fld in entry.fields:
@@ -422,13 +421,16 @@ def _clean_keys(entry: Entry) -> None:
                 _note(entry, fld, "a commented-out field (a line starting with %) was ignored")
                 continue
             fld.key = key
-        if not re.fullmatch(r"[^\s{}\",=#%]+", key):
+        if not (key.isalnum() or _FIELD_KEY.fullmatch(key)):  # (letters pass at C speed)
             _note(entry, fld, f"'{key[:40]}' is not a field name; ignored it and its value")
             continue
-        if key.lower() in seen:
+        lower = key.lower()
+        if lower in seen:
             _note(entry, fld, f"the field '{key}' appears twice (ignoring case); kept the first")
             continue
-        seen.add(key.lower())
+        seen.add(lower)
+        if lower != key:
+            fld.key = lower  # what bibtexparser's NormalizeFieldKeys would do, one pass less
         fields.append(fld)
     entry.fields = fields
 

@@ -49,6 +49,9 @@ _ARXIV_IN_TEXT = re.compile(
     re.IGNORECASE,
 )
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+_ARXIV_PREFIX = re.compile(r"^arxiv[:/]\s*", re.IGNORECASE)
+_LINK_START = re.compile(r"https?://")
 
 
 class IndexNotClean(Exception):
@@ -344,7 +347,7 @@ class _Builder:
         source = "year"
         if not text and fields.get("date"):
             text, source = fields["date"], "date"
-        m = re.search(r"(?<!\d)(\d{4})(?!\d)", text)
+        m = _YEAR.search(text)
         if not m and not text and arxiv and (posted := arxiv_year(arxiv)):
             self.infer(
                 record, "year", posted, f"from the arXiv id {arxiv} (the year it was first posted)"
@@ -371,7 +374,7 @@ class _Builder:
         eprint = fields.get("eprint")
         prefix = (fields.get("archiveprefix") or fields.get("eprinttype") or "").lower()
         if eprint and prefix in ("", "arxiv"):
-            cleaned = links.clean_arxiv(re.sub(r"^arxiv[:/]\s*", "", eprint, flags=re.I))
+            cleaned = links.clean_arxiv(_ARXIV_PREFIX.sub("", eprint))
             if links.ARXIV_ID.match(cleaned):
                 for name in ("eprint", "archiveprefix", "eprinttype"):
                     fields.pop(name, None)
@@ -500,7 +503,7 @@ class _Builder:
         labels = [
             (name, fields[name])
             for name in _PRIMARY_VENUE_FIELDS
-            if fields.get(name) and not re.match(r"https?://", fields[name])
+            if fields.get(name) and not _LINK_START.match(fields[name])
         ]
         for _, label in labels:
             if name := self.resolve(label):
