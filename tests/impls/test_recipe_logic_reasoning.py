@@ -2,8 +2,9 @@
 
 The patient (`arithmetic`) is right without a carry and mostly wrong with one (its card). The
 fast tests check the locate step and the data split; the slow one runs the registered recipe
-(5 seeds, 15 fine-tunes): it repairs held-out carries and beats random heads; the heads a
-magnitude statistic picks do better on carries (that control can and does win).
+(5 seeds, 15 fine-tunes): fine-tuning the located head repairs held-out carries beyond the
+same fine-tune of the head a magnitude statistic picks and of a random head, by stated margins.
+With the top three heads the magnitude control wins (docs/recipes.md), so these margins can fail.
 """
 
 from __future__ import annotations
@@ -32,20 +33,26 @@ def test_patching_locates_few_heads_that_carry_the_carry():
     heads, recovered = lr.locate(model, task, seed=0)
     top = sorted(recovered, reverse=True)
     assert len(heads) == 16
-    assert sum(top[: lr.K]) > 0.8  # three heads restore most of the carry's effect
-    assert sum(top[lr.K :]) < sum(top[: lr.K])
+    assert sum(top[:3]) > 0.8  # three heads restore most of the carry's effect
+    assert sum(top[3:]) < sum(top[:3])
+    assert str(heads[recovered.index(top[0])]) == "head_out L0 H1"  # the head the recipe tunes
 
 
 @pytest.mark.slow
-def test_the_recipe_repairs_held_out_carries_and_beats_random_heads():
+def test_the_recipe_repairs_held_out_carries_and_beats_both_controls():
     from reference_impls import registry
 
     document = registry.run("logic-reasoning")  # the registered recipe, as `mi-atlas run` runs it
     result = document.result
     assert document.seeds == [0, 1, 2, 3, 4] and result.metric.after.n == 5
-    assert result.metric.after.mean > result.metric.before.mean + 0.2  # carries repaired
-    assert all(m.beats_control for m in result.other)  # against random heads
-    # against the output-norm heads (the headline control) it does not win on carries: measured
-    # 0.71 vs 0.76 (docs/recipes.md); it keeps more of the no-carry accuracy (0.94 vs 0.91)
-    assert result.collateral[0].beats_control
+    carry = result.metric
+    assert carry.after.mean > carry.before.mean + 0.2  # measured 0.358 -> 0.680 ± 0.049
+    # the output-norm head (data-derived, the headline control): measured 0.529 ± 0.052
+    assert result.control.kind == "data-derived-sites"
+    assert carry.gain - carry.control_gain >= 0.08, carry
+    (random_heads,) = result.other  # a random other head: measured 0.505 ± 0.052
+    assert random_heads.gain - random_heads.control_gain >= 0.08, random_heads
+    assert carry.control.std > 0 and random_heads.control.std > 0  # spread over the data seeds
+    (no_carry,) = result.collateral  # measured 1.000 -> 0.950 (output-norm head 0.938)
+    assert no_carry.after.mean >= 0.9, no_carry
     assert result.restored
