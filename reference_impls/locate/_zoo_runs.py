@@ -49,8 +49,17 @@ def induction(model_name: str, method: str, n: int = BATCH, length: int = 6) -> 
     if "induction_heads" not in truth:
         raise unsupported(method, model_name, "a model with planted induction heads")
     model = zoo.load(model_name)
-    clean, corrupted, answer = zoo.task(model_name).patching_pair(n=n, length=length)
+    clean, corrupted, answer = induction_pair(model_name, n, length)
     return Induction(model, truth, clean, corrupted, answer, length)
+
+
+def induction_pair(
+    model_name: str, n: int = BATCH, length: int = 6, seed: int = 0
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The induction task's clean / corrupted prompts and answers drawn with data seed `seed`."""
+    from reference_impls import zoo
+
+    return zoo.task(model_name).patching_pair(n=n, length=length, seed=seed)
 
 
 def unsupported(method: str, model_name: str, needs: str) -> RegistryError:

@@ -53,7 +53,7 @@ from reference_impls.locate._batched_patch import (
 )
 from reference_impls.locate._per_head import PerHead, per_head_hooks
 from reference_impls.locate.metrics import CenteredLogit
-from reference_impls.locate.scores import Scores
+from reference_impls.locate.scores import Scores, locate_result_over_seeds
 from reference_impls.registry import Outcome, register_method
 
 
@@ -188,31 +188,77 @@ def edge_attribution_patching(
 ) -> Scores:
     """EAP: |(a_u^corrupted - a_u^clean) . d metric / d x_v| for every edge, summed over positions
     and averaged over the batch; `meta["signed"]` keeps the sign (the estimated metric change)."""
+    return _attribution(
+        model, clean_tokens, corrupted_tokens, metric, alphas=None,
+        method="edge-attribution-patching",
+        meaning="|estimated metric change| from corrupting the edge alone, mean over the batch",
+    )  # fmt: skip
+
+
+def eap_ig(
+    model: Any,
+    clean_tokens: Int[Tensor, "batch pos"],
+    corrupted_tokens: Int[Tensor, "batch pos"],
+    metric: Metric,
+    steps: int = 5,
+) -> Scores:
+    """EAP-IG (Hanna et al. 2024): EAP with the gradient averaged over `steps` inputs between
+    corrupted and clean.
+
+    The input embeddings are interpolated, corrupted + (k / steps) (clean - corrupted) for
+    k = 1..steps (a right Riemann sum of the integrated-gradients path; steps = 1 is EAP), and
+    each edge scores |(a_u^corrupted - a_u^clean) . mean_k d metric / d x_v (k)|. Summed over
+    the embedding's edges the signed scores tend to metric(corrupted) - metric(clean) as the
+    steps grow (the completeness of integrated gradients). `meta["signed"]` keeps the sign.
+    """
+    if steps < 1:
+        raise ValueError(f"eap_ig needs steps >= 1 (interpolation points), got steps={steps}")
+    return _attribution(
+        model, clean_tokens, corrupted_tokens, metric,
+        alphas=[k / steps for k in range(1, steps + 1)],
+        method="eap-ig",
+        meaning=(
+            f"|estimated metric change| from corrupting the edge alone, gradients averaged over "
+            f"{steps} inputs from corrupted to clean, mean over the batch"
+        ),
+        steps=steps,
+    )  # fmt: skip
+
+
+def _attribution(
+    model: Any,
+    clean_tokens: Tensor,
+    corrupted_tokens: Tensor,
+    metric: Metric,
+    alphas: Sequence[float] | None,
+    method: str,
+    meaning: str,
+    **meta: Any,
+) -> Scores:
+    """(a_u^corrupted - a_u^clean) . g_v per edge, g_v the gradient at reader v on the clean
+    input (`alphas` None) or its mean over inputs interpolated at each of `alphas`."""
     g = graph(model)
+    reader_hooks = sorted({_reader_hook(model, r) for r in g.readers})
     with per_head_hooks(model) as ph:
         clean = _writer_outputs(ph, clean_tokens, g)
         corrupted = _writer_outputs(ph, corrupted_tokens, g)
-        inputs: dict[str, Tensor] = {}
-        reader_hooks = sorted({_reader_hook(model, r) for r in g.readers})
-
-        def keeper(name: str) -> Callable:
-            def keep(act: Tensor, hook: Any) -> Tensor:
-                inputs[name] = act = act.clone()
-                return act
-
-            return keep
-
-        with torch.enable_grad():
-            logits = model.run_with_hooks(
-                clean_tokens, fwd_hooks=ph.translate([(h, keeper(h)) for h in reader_hooks])
-            )
-            grads = dict(
-                zip(
-                    reader_hooks,
-                    torch.autograd.grad(metric(logits).mean(), [inputs[h] for h in reader_hooks]),
-                    strict=True,
-                )
-            )
+        if alphas is None:
+            grads = _reader_grads(ph, clean_tokens, metric, reader_hooks, [])
+        else:
+            embed_hooks = _writer_hooks(ph, A.embed())
+            with torch.no_grad():
+                _, ends = ph.model.run_with_cache(clean_tokens, names_filter=embed_hooks)
+                _, starts = ph.model.run_with_cache(corrupted_tokens, names_filter=embed_hooks)
+            total: dict[str, Tensor] = {}
+            for alpha in alphas:
+                # every input-embedding hook set to corrupted + alpha (clean - corrupted)
+                embed = [
+                    (name, _setter(starts[name] + alpha * (ends[name] - starts[name])))
+                    for name in embed_hooks
+                ]
+                step = _reader_grads(ph, clean_tokens, metric, reader_hooks, embed)
+                total = {h: total.get(h, 0) + step[h] / len(alphas) for h in reader_hooks}
+            grads = total
     values = []
     for edge in g.edges:
         grad = grads[_reader_hook(model, edge.downstream)]  # (batch, pos, [head,] d_model)
@@ -221,13 +267,41 @@ def edge_attribution_patching(
         delta = corrupted[edge.upstream] - clean[edge.upstream]  # (batch, pos, d_model)
         values.append((delta * grad).sum())
     signed = torch.stack(values)
-    return Scores.flat(
-        signed.abs(),
-        g.edges,
-        method="edge-attribution-patching",
-        meaning="|estimated metric change| from corrupting the edge alone, mean over the batch",
-        signed=signed,
-    )
+    return Scores.flat(signed.abs(), g.edges, method=method, meaning=meaning, signed=signed, **meta)
+
+
+def _reader_grads(
+    ph: PerHead,
+    tokens: Tensor,
+    metric: Metric,
+    reader_hooks: list[str],
+    extra_hooks: list[tuple[str, Callable]],
+) -> dict[str, Tensor]:
+    """d mean metric / d input of every reader hook, one forward and one backward pass."""
+    inputs: dict[str, Tensor] = {}
+
+    def keeper(name: str) -> Callable:
+        def keep(act: Tensor, hook: Any) -> Tensor:
+            inputs[name] = act = act.clone()
+            return act
+
+        return keep
+
+    with torch.enable_grad():
+        logits = ph.model.run_with_hooks(
+            tokens, fwd_hooks=ph.translate(extra_hooks + [(h, keeper(h)) for h in reader_hooks])
+        )
+        grads = torch.autograd.grad(metric(logits).mean(), [inputs[h] for h in reader_hooks])
+    return dict(zip(reader_hooks, grads, strict=True))
+
+
+def _setter(value: Tensor) -> Callable:
+    """A hook that replaces the activation by `value`, as a leaf the backward pass reaches."""
+
+    def put(act: Tensor, hook: Any) -> Tensor:
+        return value.detach().to(act.dtype).requires_grad_(True)
+
+    return put
 
 
 # ---- exact edge patching and ACDC -------------------------------------------------------------
@@ -384,6 +458,57 @@ def acdc(
     )
 
 
+# ---- faithfulness of circuits (MIB) ---------------------------------------------------------
+
+
+def circuit_faithfulness(
+    model: Any,
+    clean_tokens: Int[Tensor, "batch pos"],
+    corrupted_tokens: Int[Tensor, "batch pos"],
+    circuits: Sequence[Sequence[Edge]],
+    metric: Metric,
+) -> Float[Tensor, " n_circuits"]:
+    """(m(circuit) - m(empty)) / (m(full) - m(empty)) for each edge set (MIB's faithfulness).
+
+    m is the batch mean of `metric`. A circuit keeps its edges clean and cuts every other edge
+    (`edge_patching`); m(full) and m(empty) are the clean and the corrupted run, run plainly, so
+    that the full circuit scores 1 and the empty one 0 only if edge patching is right.
+    """
+    g = graph(model)
+    kept = [set(c) for c in circuits]
+    values, _ = edge_patching(
+        model, clean_tokens, corrupted_tokens, [[e for e in g.edges if e not in k] for k in kept],
+        metric,
+    )  # fmt: skip
+    with torch.no_grad():
+        full = metric(model(clean_tokens)).float().mean()
+        empty = metric(model(corrupted_tokens)).float().mean()
+    return (values.mean(dim=1) - empty) / (full - empty)
+
+
+def circuit_sizes(n_edges: int) -> list[int]:
+    """0, 1, 2, 4, ... and every edge: the circuit sizes of a faithfulness curve."""
+    sizes = [0] + [2**i for i in range(n_edges.bit_length()) if 2**i < n_edges]
+    return sizes + [n_edges]
+
+
+def faithfulness_by_size(
+    model: Any,
+    clean_tokens: Int[Tensor, "batch pos"],
+    corrupted_tokens: Int[Tensor, "batch pos"],
+    scores: Scores,
+    metric: Metric,
+    sizes: Sequence[int] | None = None,
+) -> tuple[list[int], list[float]]:
+    """Faithfulness of the top-n edges of `scores` for every n in `sizes` (`circuit_sizes`)."""
+    ranking = scores.ranking()
+    sizes = list(sizes) if sizes is not None else circuit_sizes(len(ranking))
+    values = circuit_faithfulness(
+        model, clean_tokens, corrupted_tokens, [ranking[:n] for n in sizes], metric
+    )
+    return sizes, values.tolist()
+
+
 def _reader_layer(model: Any, reader: A.Site) -> int:
     return hook_layer(model, _reader_hook(model, reader))
 
@@ -441,37 +566,137 @@ def _pad(x: Tensor, groups: int) -> Tensor:
 # ---- `mi-atlas run circuit-discovery` ---------------------------------------------------------
 
 
+SEEDS = (0, 1, 2, 3, 4)  # data seeds of the demo: each draws its own prompt pairs
+IG_STEPS = 5  # interpolation steps of the demo's EAP-IG
+RANDOM_DRAWS = 20  # same-size random edge sets per seed, the planted circuit's control
+
+
 @register_method("circuit-discovery", default_model="induction")
 def demo(model_name: str) -> Outcome:
-    """ACDC-style pruning and EAP on the induction task: is the induction circuit what is left?"""
+    """EAP-IG (headline), EAP and ACDC-style pruning on the induction task, over 5 data seeds:
+    how each ranks the planted edges (AUROC) and how faithful its top-n edges are (CPR, CMD)."""
     run = _zoo.induction(model_name, "circuit-discovery", n=8)
     threshold = 0.01
-    circuit = acdc(run.model, run.clean, run.corrupted, threshold)
-    eap = edge_attribution_patching(run.model, run.clean, run.corrupted, CenteredLogit(run.answer))
-    kept = [e for e, k in zip(circuit.sites, circuit.meta["kept"], strict=True) if k]
-    check = induction_circuit_check(run.model, run.truth, kept)
-    planted = planted_edges(run.model, run.truth, circuit.sites)
-    result = circuit.locate_result(
-        setting=f"ACDC-style pruning at KL threshold {threshold}; EAP on the centred answer logit",
-        metric="KL(full model || circuit) at the last position",
-        planted=planted,
+    g = graph(run.model)
+    planted = planted_edges(run.model, run.truth, g.edges)
+    circuit = planted_circuit(run.model, run.truth)
+    per_method: dict[str, list[Scores]] = {"eap-ig": [], "eap": [], "acdc": []}
+    curves: dict[str, list[list[float]]] = {name: [] for name in per_method}
+    checks: list[dict[str, bool]] = []
+    numbers: dict[str, list[float]] = {}
+    sizes = circuit_sizes(len(g.edges))
+    for seed in SEEDS:
+        clean, corrupted, answer = _zoo.induction_pair(model_name, n=8, seed=seed)
+        metric = CenteredLogit(answer)
+        scores = {
+            "eap-ig": eap_ig(run.model, clean, corrupted, metric, steps=IG_STEPS),
+            "eap": edge_attribution_patching(run.model, clean, corrupted, metric),
+            "acdc": acdc(run.model, clean, corrupted, threshold),
+        }
+        for name, s in scores.items():
+            per_method[name].append(s)
+            curves[name].append(
+                faithfulness_by_size(run.model, clean, corrupted, s, metric, sizes)[1]
+            )
+        acdc_kept = [e for e, k in zip(g.edges, scores["acdc"].meta["kept"], strict=True) if k]
+        checks.append(induction_circuit_check(run.model, run.truth, acdc_kept))
+        # the planted circuit against same-size random edge sets (mean over the draws)
+        generator = torch.Generator().manual_seed(seed)
+        draws = [
+            [g.edges[i] for i in torch.randperm(len(g.edges), generator=generator)[: len(circuit)]]
+            for _ in range(RANDOM_DRAWS)
+        ]
+        faithful = circuit_faithfulness(run.model, clean, corrupted, [circuit, *draws], metric)
+        for key, value in {
+            "planted_circuit_faithfulness": faithful[0].item(),
+            "random_circuit_faithfulness": faithful[1:].mean().item(),
+            "acdc_kl_to_full_model": scores["acdc"].meta["kl"],
+            "acdc_edges_kept": float(len(acdc_kept)),
+        }.items():
+            numbers.setdefault(key, []).append(value)
+
+    def result(name: str, variant: str, setting: str, metric: str, **fields: Any):
+        return locate_result_over_seeds(
+            per_method[name], setting=setting, metric=metric, planted=planted, variant=variant,
+            faithfulness=runs.faithfulness_curve(sizes, curves[name], len(g.edges)), **fields,
+        )  # fmt: skip
+
+    logit = "answer logit minus mean logit at the last position"
+    passed = {name: all(c[name] for c in checks) for name in checks[0]}
+    acdc_result = result(
+        "acdc", "ACDC",
+        f"ACDC-style pruning at KL threshold {threshold}; its edges ranked by the KL increase "
+        "of cutting each",
+        "KL(full model || circuit) at the last position",
         numbers={
-            "kl_to_full_model": circuit.meta["kl"],
-            "edges_total": len(circuit.sites),
-            "edges_kept": len(kept),
+            "kl_to_full_model": numbers["acdc_kl_to_full_model"],
+            "edges_kept": numbers["acdc_edges_kept"],
+        },
+        checks=[
+            runs.Check(
+                name=name, passed=passed[name], value=sum(c[name] for c in checks) / len(checks),
+                detail=f"holds in {sum(c[name] for c in checks)} of {len(checks)} seeds",
+            )
+            for name in passed
+        ],
+        notes=[
+            "a check passes only if it holds in every seed (value: the share of seeds); "
+            "circuit kept in seed 0: "
+            + ", ".join(per_method["acdc"][0].meta["circuit"])
+        ],
+    )  # fmt: skip
+    headline = result(
+        "eap-ig", "",
+        f"EAP-IG: input embeddings interpolated from corrupted to clean, {IG_STEPS} steps; "
+        f"{len(SEEDS)} data seeds of 8 prompt pairs",
+        logit,
+        numbers={
+            "edges_total": float(len(g.edges)),
+            "planted_circuit_edges": float(len(circuit)),
+            "planted_circuit_faithfulness": numbers["planted_circuit_faithfulness"],
+            "random_circuit_faithfulness": numbers["random_circuit_faithfulness"],
         },
         variants=[
-            eap.locate_result(
-                setting="edge attribution patching: gradients at every reader, one backward pass",
-                metric="answer logit minus mean logit at the last position",
-                planted=[e for e in planted if e in eap.sites],
-                variant="EAP",
-            )
+            result(
+                "eap", "EAP",
+                "edge attribution patching: gradients at every reader on the clean input",
+                logit,
+            ),
+            acdc_result,
         ],
-        checks=[runs.Check(name=name, passed=ok) for name, ok in check.items()],
-        notes=[f"circuit kept by ACDC: {', '.join(circuit.meta['circuit'])}"],
-    )
-    return Outcome(result, recovered=all(check.values()))
+        notes=[
+            "faithfulness of the top-n edges: (m(circuit) - m(empty)) / (m(full) - m(empty)) on "
+            "the centred answer logit, every other edge patched with its corrupted activation",
+            f"random_circuit_faithfulness: {RANDOM_DRAWS} random edge sets of the planted "
+            "circuit's size per seed",
+            "recovered: ACDC's kept circuit passes the structural checks in every seed",
+        ],
+    )  # fmt: skip
+    return Outcome(headline, recovered=all(passed.values()), seeds=SEEDS)
+
+
+def planted_circuit(model: Any, truth: dict[str, Any]) -> list[Edge]:
+    """The whole planted induction circuit: `planted_edges` plus the edges that feed and read it
+    (the embedding into the planted heads' values, the induction heads into their layer's MLP
+    and that MLP into the unembedding)."""
+    d = A.dims(model)
+    group = d.n_heads // d.n_kv_heads
+    g = graph(model)
+    heads = {tuple(h) for h in truth["induction_heads"] + truth["previous_token_heads"]}
+    induction = {tuple(h) for h in truth["induction_heads"]}
+    layers = {layer for layer, _ in induction}
+    values = {(layer, h // group) for layer, h in heads}
+    mlps = {A.mlp_out(layer) for layer in layers}
+
+    def feeds(e: Edge) -> bool:
+        u, v = e.upstream, e.downstream
+        return (
+            (u.kind == "embed" and v.kind == "v" and (v.layer, v.head) in values)
+            or (u.kind == "head_out" and (u.layer, u.head) in induction and v in mlps)
+            or (u in mlps and v.kind == "resid_post")
+        )
+
+    return planted_edges(model, truth, g.edges) + [e for e in g.edges if feeds(e)]
 
 
 def planted_edges(model: Any, truth: dict[str, Any], edges: Sequence[Edge]) -> list[Edge]:

@@ -10,7 +10,7 @@ them (`recovery`: AUROC, precision at k, 1-based ranks, from `mi_atlas.runs`). `
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,33 +72,20 @@ class Scores(SiteScores):
 
     def recovery(self, planted: Iterable[Site]) -> runs.Recovery:
         """AUROC, precision at k and the 1-based ranks of the planted sites (`runs.recovery`)."""
-        planted = list(planted)
-        missing = [str(s) for s in planted if s not in self.sites]
-        if missing:
-            raise SiteError(f"planted sites were not scored: {', '.join(missing)}")
-        labels = [str(s) for s in self.sites]
-        return runs.recovery([self.values.reshape(-1).tolist()], labels, map(str, planted))
+        return recovery_over_seeds([self], planted)
 
     def locate_result(
         self,
         setting: str,
         metric: str,
         planted: Iterable[Site] = (),
-        numbers: dict[str, float] | None = None,
+        numbers: dict[str, float | Sequence[float]] | None = None,
         variant: str = "",
         **fields: Any,
     ) -> runs.LocateResult:
         """This ranking as a run document's locate result, scored against `planted` (if any)."""
-        planted = list(planted)
-        return runs.LocateResult(
-            setting=setting,
-            metric=metric,
-            meaning=self.meaning,
-            scores=self.scored(),
-            recovery=self.recovery(planted) if planted else None,
-            numbers={k: runs.Estimate.of(v) for k, v in (numbers or {}).items()},
-            variant=variant,
-            **fields,
+        return locate_result_over_seeds(
+            [self], setting, metric, planted, numbers, variant, **fields
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +96,48 @@ class Scores(SiteScores):
             **super().to_dict(),
             "meta": _jsonable(self.meta),  # without "_"-prefixed keys
         }
+
+
+def locate_result_over_seeds(
+    per_seed: Sequence[Scores],
+    setting: str,
+    metric: str,
+    planted: Iterable[Site] = (),
+    numbers: dict[str, float | Sequence[float]] | None = None,
+    variant: str = "",
+    **fields: Any,
+) -> runs.LocateResult:
+    """One ranking per data seed (over the same sites) as one locate result: every site's score,
+    the recovery and each of `numbers` (a value or one value per seed) as mean ± std."""
+    first = per_seed[0]
+    if any(s.sites != first.sites for s in per_seed):
+        raise SiteError("every seed's scores must be over the same sites, in the same order")
+    planted = list(planted)
+    per_site = zip(*(s.values.reshape(-1).tolist() for s in per_seed), strict=True)
+    scores = runs.ranked([s.doc() for s in first.sites], [runs.Estimate.of(v) for v in per_site])
+    return runs.LocateResult(
+        setting=setting,
+        metric=metric,
+        meaning=first.meaning,
+        scores=scores,
+        recovery=recovery_over_seeds(per_seed, planted) if planted else None,
+        numbers={k: runs.Estimate.of(v) for k, v in (numbers or {}).items()},
+        variant=variant,
+        **fields,
+    )
+
+
+def recovery_over_seeds(per_seed: Sequence[Scores], planted: Iterable[Site]) -> runs.Recovery:
+    """AUROC, precision at k and planted ranks of rankings over the same sites, one per seed."""
+    sites = per_seed[0].sites
+    planted = list(planted)
+    missing = [str(s) for s in planted if s not in sites]
+    if missing:
+        raise SiteError(f"planted sites were not scored: {', '.join(missing)}")
+    return runs.recovery(
+        [s.values.reshape(-1).tolist() for s in per_seed], [str(s) for s in sites],
+        map(str, planted),
+    )  # fmt: skip
 
 
 def _jsonable(value: Any) -> Any:

@@ -102,18 +102,34 @@ def test_vocab_projection_sees_the_answer_after_the_induction_layer_and_copying_
     assert number(result, "margin") >= 0.2  # copying fraction above every other head
 
 
-def test_circuit_discovery_keeps_the_induction_circuit():
+def test_circuit_discovery_scores_eap_ig_eap_and_acdc_over_seeds():
     out = run("circuit-discovery")
-    result = out.result
-    assert out.recovered is True
-    assert result.checks and all(c.passed for c in result.checks)
-    assert number(result, "kl_to_full_model") < 0.05
-    assert number(result, "edges_kept") <= number(result, "edges_total") // 4
-    # the edges the planted mechanism implies rank above chance (measured: AUROC 0.73 for ACDC,
-    # 0.80 for EAP); L0H1, the weakest previous-token head (attention score 0.50), is barely
-    # used, and the embedding -> value edges that also matter are not planted edges
-    assert result.recovery.auroc.mean > 0.6
-    assert variant(result, "EAP").recovery.auroc.mean > 0.6
+    headline, eap, acdc = out.result, variant(out.result, "EAP"), variant(out.result, "ACDC")
+    assert out.seeds == [0, 1, 2, 3, 4] and headline.recovery.auroc.n == 5
+    # the planted edges rank above chance under every method (measured, mean over 5 seeds:
+    # AUROC 0.90 EAP-IG, 0.80 EAP, 0.78 ACDC); integrated gradients see the K-composition edges
+    # that act through the attention softmax, which EAP's one gradient misses
+    assert headline.recovery.auroc.mean > 0.85
+    assert eap.recovery.auroc.mean > 0.7 and acdc.recovery.auroc.mean > 0.7
+    assert headline.recovery.auroc.mean > eap.recovery.auroc.mean
+    for result in (headline, eap, acdc):
+        curve = result.faithfulness
+        assert curve.sizes[0] == 0 and curve.sizes[-1] == number(headline, "edges_total")
+        assert (
+            abs(curve.faithfulness[0].mean) < 1e-3 and abs(curve.faithfulness[-1].mean - 1) < 1e-3
+        )
+        assert curve.cpr.n == 5 and curve.cpr.mean + curve.cmd.mean == pytest.approx(1, abs=0.05)
+    assert headline.faithfulness.cpr.mean > eap.faithfulness.cpr.mean
+    # the whole planted circuit carries the behaviour; random edge sets of its size do not
+    assert number(headline, "planted_circuit_faithfulness") > 0.9
+    assert number(headline, "random_circuit_faithfulness") < 0.2
+    # ACDC's kept circuit, edge by edge, in every seed; in one of the five it keeps the
+    # K-composition into one key/value head only, so the run says it did not recover
+    assert number(acdc, "kl_to_full_model") < 0.05
+    assert number(acdc, "edges_kept") <= number(headline, "edges_total") // 4
+    checks = {c.name: c for c in acdc.checks}
+    assert all(c.value >= 0.8 for c in checks.values())
+    assert out.recovered == all(c.passed for c in checks.values())
 
 
 def test_a_model_without_the_planted_structure_is_refused_in_one_line():

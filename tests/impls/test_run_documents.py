@@ -45,23 +45,41 @@ def locate_results(result: runs.LocateResult) -> list[runs.LocateResult]:
 
 
 def check_recovery(result: runs.LocateResult) -> None:
-    """The stored recovery equals one computed here from the stored scores alone."""
+    """The stored recovery equals one computed here from the stored scores alone (per seed,
+    then the mean over seeds, where the scores hold one value per seed). Tied scores may sit in
+    either order, so a planted rank is checked between its best and worst place among ties."""
     r = result.recovery
     assert r is not None
     labels = [s.target.label for s in result.scores]
-    values = [s.score.mean for s in result.scores]
+    means = [s.score.mean for s in result.scores]
     planted = set(r.ranks)
     assert [s.rank for s in result.scores] == list(range(1, len(labels) + 1))
-    assert values == sorted(values, reverse=True)
+    assert means == sorted(means, reverse=True)
+    n = result.scores[0].score.n
+    per_seed = [[s.score.values[i] if n > 1 else s.score.mean for s in result.scores]
+                for i in range(n)]  # fmt: skip
     positive = [label in planted for label in labels]
-    if 0 < sum(positive) < len(positive):
-        assert r.auroc.mean == pytest.approx(roc_auc_score(positive, values), abs=1e-9)
-    order = sorted(range(len(labels)), key=lambda i: -values[i])
-    rank_of = {labels[i]: k + 1 for k, i in enumerate(order)}
-    assert {p: e.mean for p, e in r.ranks.items()} == {p: rank_of[p] for p in planted}
-    top = {labels[i] for i in order[: r.k]}
-    assert r.precision_at_k.mean == pytest.approx(len(top & planted) / r.k)
-    assert r.recovered == (top == planted)
+    aurocs, best, worst, sure, possible = [], {p: 0 for p in planted}, {p: 0 for p in planted}, 0, 0
+    for values in per_seed:
+        if 0 < sum(positive) < len(positive):
+            aurocs.append(roc_auc_score(positive, values))
+        for p in planted:
+            v = values[labels.index(p)]
+            best[p] += (1 + sum(x > v for x in values)) / n
+            worst[p] += sum(x >= v for x in values) / n
+        sure += sum(sum(x >= values[labels.index(p)] for x in values) <= r.k for p in planted)
+        possible += sum(
+            1 + sum(x > values[labels.index(p)] for x in values) <= r.k for p in planted
+        )
+    if aurocs:
+        assert r.auroc.mean == pytest.approx(sum(aurocs) / n, abs=1e-9)
+    for p, rank in r.ranks.items():
+        assert best[p] - 1e-9 <= rank.mean <= worst[p] + 1e-9, p
+    assert sure / (n * r.k) - 1e-9 <= r.precision_at_k.mean <= possible / (n * r.k) + 1e-9
+    if sure == n * r.k:
+        assert r.recovered
+    if possible < n * r.k:
+        assert not r.recovered
 
 
 # -- one run, printed ---------------------------------------------------------------------
@@ -149,7 +167,12 @@ def test_every_document_validates_and_carries_its_models_truth(folder):
         assert (doc.name, doc.kind, doc.model.name) == (entry.name, entry.kind, entry.model)
         assert doc.truth == zoo.truth(entry.model)
         assert doc.command == entry.command and doc.source == entry.source
-        assert doc.recovered is not False, f"{entry.name} did not recover its planted truth"
+        if doc.recovered is False:  # a failure shown is a result: the document shows where
+            shown = [r for r in locate_results(doc.result) if r.recovery or r.checks] if (
+                doc.result.type == "locate") else []  # fmt: skip
+            assert any(
+                not r.recovery.recovered or any(not c.passed for c in r.checks) for r in shown
+            ), f"{entry.name} did not recover its planted truth and its document does not say why"
 
 
 def test_every_recovery_equals_an_independent_computation_from_its_scores(folder):
