@@ -88,30 +88,87 @@ def value_delta(
     steps: int = 60,
     lr: float = 0.1,
     weight_decay: float = 1e-3,
+    kl_tokens: Int[Tensor, "m pos2"] | None = None,
+    kl_subject_pos: Int[Tensor, " m"] | None = None,
+    kl_weight: float = 0.0,
+    clamp_norm: float | None = None,
 ) -> Float[Tensor, " d_model"]:
     """The change to the MLP output at the subject token that makes the model say `target`.
 
     ROME's v* = W k* + delta: delta is optimised by Adam on the mean negative log-probability
-    of the target at the last position, with a small L2 penalty that keeps it short.
+    of the target at the last position of every prompt in `tokens` (ROME states the fact after
+    several random prefixes), with a small L2 penalty that keeps it short. With `kl_weight` > 0,
+    ROME's essence-drift term kl_weight * KL(P_edited || P_original) of the next token after
+    the `kl_tokens` prompts (ROME's "<subject> is a"), delta added at their subject token too,
+    keeps what the model says about the subject otherwise. `clamp_norm` is ROME's norm
+    constraint: |delta| at most that many times the mean norm of the MLP's original output at
+    the subject.
     """
     delta = torch.zeros(dims(model).d_model, requires_grad=True)
-    rows = torch.arange(tokens.shape[0])
+    where: dict[str, Tensor] = {}
 
     def add_delta(out: Tensor, hook=None) -> Tensor:
         out = out.clone()
-        out[rows, subject_pos] = out[rows, subject_pos] + delta  # (batch, d_model) at the subject
+        rows = torch.arange(out.shape[0])
+        out[rows, where["pos"]] = out[rows, where["pos"]] + delta  # (batch, d_model) at subject
         return out
 
+    def last_logprobs(prompts: Tensor, positions: Tensor) -> Tensor:
+        where["pos"] = positions
+        return torch.log_softmax(model(prompts)[:, -1], dim=-1)  # (batch, vocab)
+
+    use_kl = kl_weight > 0 and kl_tokens is not None
+    with torch.no_grad():
+        original = _logprobs(model, kl_tokens) if use_kl else None
+        limit = (
+            clamp_norm * _subject_outputs(model, layer, tokens, subject_pos).norm(dim=-1).mean()
+            if clamp_norm is not None
+            else None
+        )
+    rows = torch.arange(tokens.shape[0])
     optimiser = torch.optim.Adam([delta], lr=lr)
     with _frozen(model), hooks(model, fwd=[(mlp_out(layer).hook_name, add_delta)]):
         for _ in range(steps):
-            logits = model(tokens)  # (batch, pos, vocab)
-            logprobs = torch.log_softmax(logits[:, -1], dim=-1)
+            logprobs = last_logprobs(tokens, subject_pos)
             loss = -logprobs[rows, target].mean() + weight_decay * delta.pow(2).sum()
+            if use_kl:
+                edited = last_logprobs(kl_tokens, kl_subject_pos)
+                loss = loss + kl_weight * _kl(edited, original)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            if limit is not None and delta.norm() > limit:
+                with torch.no_grad():
+                    delta.mul_(limit / delta.norm())
     return delta.detach()
+
+
+def _kl(edited: Float[Tensor, "m vocab"], original: Float[Tensor, "m vocab"]) -> Tensor:
+    """KL(P_edited || P_original), mean over prompts (ROME's `kl_div(init, new, log_target)`)."""
+    return torch.nn.functional.kl_div(original, edited, log_target=True, reduction="batchmean")
+
+
+def _logprobs(model, tokens: Int[Tensor, "m pos"]) -> Float[Tensor, "m vocab"]:
+    return torch.log_softmax(model(tokens)[:, -1], dim=-1)
+
+
+def _subject_outputs(
+    model, layer: int, tokens: Int[Tensor, "batch pos"], subject_pos: Int[Tensor, " batch"]
+) -> Float[Tensor, "batch d_model"]:
+    store = {}
+
+    def keep(out: Tensor, hook=None) -> None:
+        store["out"] = out.detach().clone()
+
+    with hooks(model, fwd=[(mlp_out(layer).hook_name, keep)]):
+        model(tokens)
+    return _gather_positions(store["out"], subject_pos)
+
+
+def essence_drift(model, kl_tokens: Int[Tensor, "m pos"], original: Tensor) -> float:
+    """KL(P_now || P_original) of the next token after `kl_tokens`: how far an edit moved it."""
+    with torch.no_grad():
+        return float(_kl(_logprobs(model, kl_tokens), original))
 
 
 def rank_one_update(
@@ -132,14 +189,22 @@ def rank_one_update(
     return (torch.outer(u, delta.double()) / (u @ key.double())).float()
 
 
+KL_WEIGHT = 0.0625  # ROME's kl_factor (Meng et al. 2022, hparams for GPT-2 XL)
+CLAMP_NORM = 4.0  # ROME's clamp_norm_factor
+
+
 @dataclass
 class RomeResult:
-    """A ROME edit and what it was computed from (the edit is applied; `edit.undo()` reverts)."""
+    """A ROME edit and what it was computed from (the edit is applied; `edit.undo()` reverts).
+
+    `drift`: KL(P_edited || P_original) after the `kl_tokens` prompts (None without them).
+    """
 
     edit: WeightEdit
     layer: int
     key: Float[Tensor, " d_mlp"]
     delta: Float[Tensor, " d_model"]
+    drift: float | None = None
 
 
 def rome_edit(
@@ -149,19 +214,70 @@ def rome_edit(
     subject_pos: Int[Tensor, " batch"],
     target: Int[Tensor, " batch"],
     key_tokens: Int[Tensor, "n pos"],
+    kl_tokens: Int[Tensor, "m pos2"] | None = None,
+    kl_subject_pos: Int[Tensor, " m"] | None = None,
+    kl_weight: float = KL_WEIGHT,
+    clamp_norm: float | None = CLAMP_NORM,
     **value_kwargs,
 ) -> RomeResult:
     """Rewrite one fact: after the edit, `tokens` (prompts stating it) complete to `target`.
 
-    `key_tokens` is a sample of the model's training data for the key statistics C.
-    The MLP output weight of `layer` is changed in place by a rank-one term.
+    ROME as Meng et al. 2022 state it: `tokens` holds the fact after several random prefixes,
+    and both k* (the subject key, averaged over them) and v* (optimised on all of them) come
+    from those contexts; the essence-drift KL term on `kl_tokens` and the norm clamp keep the
+    edit from rewriting everything the model knows about the subject. `rome_edit_simplified`
+    is the variant with one prompt, no KL term and no clamp. `key_tokens` is a sample of the
+    model's training data for the key statistics C. W_out of `layer` changes in place.
     """
     second_moment = key_second_moment(model, layer, key_tokens)
     key = subject_key(model, layer, tokens, subject_pos)
-    delta = value_delta(model, layer, tokens, subject_pos, target, **value_kwargs)
+    with torch.no_grad():
+        original = _logprobs(model, kl_tokens) if kl_tokens is not None else None
+    delta = value_delta(
+        model,
+        layer,
+        tokens,
+        subject_pos,
+        target,
+        kl_tokens=kl_tokens,
+        kl_subject_pos=kl_subject_pos,
+        kl_weight=kl_weight,
+        clamp_norm=clamp_norm,
+        **value_kwargs,
+    )
     update = rank_one_update(key, delta, second_moment)  # (d_mlp, d_model)
     edit = edit_weights(model, {f"blocks.{layer}.mlp.W_out": lambda w: w + update})
-    return RomeResult(edit, layer, key, delta)
+    drift = essence_drift(model, kl_tokens, original) if original is not None else None
+    return RomeResult(edit, layer, key, delta, drift)
+
+
+def rome_edit_simplified(
+    model,
+    layer: int,
+    tokens: Int[Tensor, "batch pos"],
+    subject_pos: Int[Tensor, " batch"],
+    target: Int[Tensor, " batch"],
+    key_tokens: Int[Tensor, "n pos"],
+    kl_tokens: Int[Tensor, "m pos2"] | None = None,
+    **value_kwargs,
+) -> RomeResult:
+    """The simplified closed form: ROME's update without the KL term and the norm clamp.
+
+    Pass the fact's prompt alone (no random prefixes) for the variant this repository first
+    shipped. `kl_tokens` only measures the drift; it does not enter the optimisation.
+    """
+    return rome_edit(
+        model,
+        layer,
+        tokens,
+        subject_pos,
+        target,
+        key_tokens,
+        kl_tokens=kl_tokens,
+        kl_weight=0.0,
+        clamp_norm=None,
+        **value_kwargs,
+    )
 
 
 class _frozen:

@@ -121,3 +121,52 @@ def test_rome_at_the_planted_mlp_makes_the_edited_fact_recalled():
     assert control["generalisation"] == 0.0
     assert control["specificity"] < after["specificity"] - 0.3
     assert outcome.result.restored and outcome.recovered
+
+
+def test_rome_without_kl_and_prefixes_is_the_simplified_closed_form(model):
+    prompts = _tokens(1, 3)  # the subject is the last token: MLP 1 there reaches the prediction
+    subject_pos, target = torch.tensor([prompts.shape[1] - 1]), torch.tensor([9])
+    key_tokens = _tokens(64, 2)
+    # the simplified closed form, spelled out from its parts
+    c = to.key_second_moment(model, 1, key_tokens)
+    key = to.subject_key(model, 1, prompts, subject_pos)
+    delta = to.value_delta(model, 1, prompts, subject_pos, target)
+    expected = to.rank_one_update(key, delta, c)
+    w = weight(model, "blocks.1.mlp.W_out").detach().clone()
+    result = to.rome_edit(
+        model, 1, prompts, subject_pos, target, key_tokens, kl_weight=0.0, clamp_norm=None
+    )
+    changed = weight(model, "blocks.1.mlp.W_out").detach() - w
+    result.edit.undo()
+    torch.testing.assert_close(changed, expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(result.delta, delta, rtol=0, atol=0)
+
+
+@pytest.fixture(scope="module")
+def facts_deep():
+    return zoo.load("facts-deep"), zoo.task("facts-deep")
+
+
+@pytest.mark.parametrize("subject", [3, 17, 55])
+def test_rome_with_kl_and_random_prefixes_edits_and_drifts_less(facts_deep, subject):
+    model, task = facts_deep
+    answers, queries = task.answers(), task.query_tokens()
+    new = int(answers[(answers != answers[subject]).nonzero()[0, 0]])
+    prefix = torch.randint(0, len(task.PREFIX), (5, 2), generator=torch.Generator().manual_seed(0))
+    prompts = task.queries(torch.full((5,), subject), prefix, torch.zeros(5, dtype=torch.long))
+    prompts = prompts[:, :-1]  # the fact after five random prefixes, without its answer
+    pos = torch.full((5,), task.SUBJECT_LAST)
+    essence = prompts[:, : task.SUBJECT_LAST + 1]  # "<prefix> <subject>": what comes next
+    key_tokens = task.training_batch(torch.Generator().manual_seed(1), 512).tokens
+    target = torch.full((5,), new)
+    rome = to.rome_edit(model, 2, prompts, pos, target, key_tokens, essence, kl_subject_pos=pos)
+    with torch.no_grad():
+        said = int(model(task.paraphrase_tokens()[subject : subject + 1])[0, -1].argmax())
+    rome.edit.undo()
+    # the variant: the fact's own prompt alone, no KL term (the essence only measured)
+    one = queries[subject : subject + 1]
+    simple = to.rome_edit_simplified(model, 2, one, pos[:1], target[:1], key_tokens, essence)
+    simple.edit.undo()
+    drift = {"rome": rome.drift, "simplified": simple.drift}
+    assert said == new  # efficacy on a paraphrase with other prefix words and relation
+    assert drift["rome"] < 0.8 * drift["simplified"], drift  # the KL term keeps the essence
