@@ -117,7 +117,12 @@ def value_delta(
         where["pos"] = positions
         return torch.log_softmax(model(prompts)[:, -1], dim=-1)  # (batch, vocab)
 
-    use_kl = kl_weight > 0 and kl_tokens is not None
+    # a delta placed after the end of the KL prompts cannot change them: no term to add
+    use_kl = (
+        kl_weight > 0
+        and kl_tokens is not None
+        and bool((kl_subject_pos < kl_tokens.shape[1]).all())
+    )
     with torch.no_grad():
         original = _logprobs(model, kl_tokens) if use_kl else None
         limit = (

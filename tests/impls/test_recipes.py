@@ -126,13 +126,22 @@ def test_knowledge_rome_at_the_traced_mlp_edits_one_fact_and_nothing_else(knowle
     result = knowledge.result  # metric: harmonic mean of efficacy, generalisation, specificity
     before, after, _ = values(result.metric)
     assert before == 0.0 and after >= 0.9, result.metric
-    assert beats_control(result.metric, 0.5)
     assert other(result, "efficacy").after.mean == 1.0
-    assert other(result, "generalisation (direct form)").after.mean == 1.0
+    # a real paraphrase: other prefix words and the other relation, another key at the subject
+    assert other(result, "generalisation (paraphrase: other prefix and relation)").after.mean == 1
     (specificity,) = result.collateral
     assert specificity.after.mean >= 0.95, specificity  # other facts recalled as before
-    assert result.restored and knowledge.recovered  # tracing finds the planted MLP and token
-    assert result.located.recovery.recovered
+    assert result.restored and knowledge.recovered  # the top traced site is a planted store MLP
+    # the other store MLP (L2 @4) ranks 4th, below sites off the subject: AUROC, not yes/no
+    assert result.located.recovery.auroc.mean >= 0.9
+    drift = "essence drift (KL after '<prefix> <subject>') / "
+    # the KL term: less drift than the simplified closed form, at the same efficacy
+    assert (
+        result.numbers[drift + "ROME"].mean < result.numbers[drift + "simplified closed form"].mean
+    )
+    # the reachable control at the last position can say the new city, but costs other facts
+    last = "ROME at the located layer, last position (control) / "
+    assert result.numbers[last + "specificity"].mean < specificity.after.mean - 0.05
 
 
 @pytest.fixture(scope="module")
