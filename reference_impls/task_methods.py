@@ -13,7 +13,7 @@ the task's position):
 |---|---|
 | causal-attribution | denoising activation patching of every head output and MLP output at every position (score: fraction of the clean metric restored); variants: the residual stream, attribution patching |
 | gradient-detection | integrated gradients from the corrupted to the clean activations (head and MLP outputs at every position); variant: gradient x activation |
-| circuit-discovery | edge attribution patching (EAP) over every edge; variant: ACDC pruning on the task's metric |
+| circuit-discovery | EAP-IG (edge attribution patching with integrated gradients, 5 steps) over every edge; variants: EAP, ACDC pruning on the task's metric; each with its faithfulness curve over circuit sizes (CPR, CMD) |
 | magnitude-analysis | Cohen's d of every neuron and head output at the read position, clean against corrupted |
 | probing | held-out accuracy of a linear probe separating clean from corrupted, at every layer's residual stream at the read position |
 | vocab-projection | logit lens: log-probability of the answer decoded from every layer's residual stream |
@@ -134,6 +134,7 @@ def _locate(
     numbers: dict[str, float] | None = None,
     variant: str = "",
     variants: Sequence[runs.LocateResult] = (),
+    faithfulness: runs.FaithfulnessCurve | None = None,
 ) -> runs.LocateResult:
     flat = [float(v) for v in (values.tolist() if isinstance(values, torch.Tensor) else values)]
     scores = [runs.Estimate.of(v if v == v else 0.0) for v in flat]  # NaN (0/0) ranks as 0
@@ -145,6 +146,7 @@ def _locate(
         numbers={k: runs.Estimate.of(v) for k, v in (numbers or {}).items() if v == v},
         variant=variant,
         variants=list(variants),
+        faithfulness=faithfulness,
     )
 
 
@@ -255,6 +257,7 @@ def circuit_discovery(model: Any, batch: TaskBatch, chunk: int) -> runs.LocateRe
     metric = batch.metric(model)
     clean, corrupted = _unpatched(model, batch, metric)
     with torch.enable_grad():
+        ig = CD.eap_ig(model, batch.clean, batch.corrupted, metric)
         eap = CD.edge_attribution_patching(model, batch.clean, batch.corrupted, metric)
     # prune edges whose removal moves the metric by under 2% of the clean-corrupted gap
     threshold = 0.02 * abs(clean - corrupted)
@@ -262,6 +265,14 @@ def circuit_discovery(model: Any, batch: TaskBatch, chunk: int) -> runs.LocateRe
     edges = [_edge_target(e) for e in eap.sites]
     numbers = {"clean": clean, "corrupted": corrupted}
     kept = sum(circuit.meta["kept"])
+
+    def curve(scores: Any) -> runs.FaithfulnessCurve | None:
+        # faithfulness divides by metric(clean) - metric(corrupted): none where they are equal
+        if clean == corrupted:
+            return None
+        sizes, values = CD.faithfulness_by_size(model, batch.clean, batch.corrupted, scores, metric)
+        return runs.faithfulness_curve(sizes, [values], len(edges))
+
     acdc = _locate(
         edges,
         circuit.values,
@@ -271,15 +282,28 @@ def circuit_discovery(model: Any, batch: TaskBatch, chunk: int) -> runs.LocateRe
         "increase of |metric(circuit) - metric(full)| when the edge was cut from the circuit",
         numbers | {"threshold": threshold, "edges kept": kept, "damage": circuit.meta["damage"]},
         variant="acdc",
+        faithfulness=curve(circuit),
     )
-    return _locate(
+    first_order = _locate(
         edges,
         eap.values,
         "edge attribution patching: corrupted writer outputs into each reader, first order",
         _metric_text(batch),
         "|estimated metric change| from corrupting the edge alone, mean over the prompts",
         numbers,
-        variants=[acdc],
+        variant="eap",
+        faithfulness=curve(eap),
+    )
+    return _locate(
+        edges,
+        ig.values,
+        f"EAP-IG: edge attribution patching with gradients averaged over "
+        f"{ig.meta['steps']} inputs from corrupted to clean",
+        _metric_text(batch),
+        ig.meaning,
+        numbers,
+        variants=[first_order, acdc],
+        faithfulness=curve(ig),
     )
 
 

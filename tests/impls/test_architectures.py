@@ -104,6 +104,12 @@ def test_every_locate_method_runs_from_a_task_file(arch, task_file):
         labels = [s.target.label for s in doc.result.scores]
         assert len(labels) == len(set(labels)) > 0, method
         assert all(torch.isfinite(torch.tensor(s.score.mean)) for s in doc.result.scores), method
+        if method == "circuit-discovery":  # EAP-IG, EAP and ACDC, each with its faithfulness
+            for result in (doc.result, *doc.result.variants):
+                curve = result.faithfulness
+                assert curve.sizes[0] == 0 and curve.sizes[-1] == len(labels)
+                assert curve.faithfulness[0].mean == pytest.approx(0, abs=1e-3)
+                assert curve.faithfulness[-1].mean == pytest.approx(1, abs=1e-3)
 
 
 def test_cutting_every_edge_into_the_unembedding_is_the_corrupted_run(arch, task_file):
