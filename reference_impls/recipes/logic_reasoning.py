@@ -99,6 +99,11 @@ def measure_under(model: Any, task: Any, edit_for: Callable[[], Any]) -> tuple[f
         return task.accuracy(model, "held-out", True), task.accuracy(model, "held-out", False)
 
 
+def heads_of(k: int) -> str:
+    """'1 head', '3 heads': for the run document's text."""
+    return f"{k} head" + ("s" if k != 1 else "")
+
+
 def run(model_name: str = "arithmetic", seeds: Sequence[int] = SEEDS, k: int = K) -> Outcome:
     """The recipe over seeds: before / located / data-derived / random heads, mean ± std."""
     model = zoo.load(model_name)
@@ -163,13 +168,13 @@ def run(model_name: str = "arithmetic", seeds: Sequence[int] = SEEDS, k: int = K
     )
     result = recipe_result(
         locate="causal-attribution: activation_patching of every head (carry -> no-carry twin)",
-        steer=f"targeted-optimization: fine_tune of the top {k} heads only",
+        steer=f"targeted-optimization: fine_tune of the top {heads_of(k)} only",
         metric=headline,
         collateral=[collateral],
         targets=chosen["located"][0],
         control=runs.Control(
             kind="data-derived-sites",
-            description=f"the same fine-tune of the {k} heads with the largest output norm at the "
+            description=f"the same fine-tune of the {heads_of(k)} with the largest output norm at the "
             "answer positions (a magnitude statistic, not patching)",
             targets=[s.doc() for s in chosen["data"][0]],
         ),
