@@ -53,6 +53,24 @@ def inner_residual_sites(model: Any, n_pos: int) -> list[Site]:
     return [A.resid(layer, pos) for layer in range(1, n_layers) for pos in range(n_pos)]
 
 
+def top_component(model: Any, site: Site, tokens: Int[Tensor, "batch pos"], like: Tensor) -> Tensor:
+    """A data-derived control direction: the top principal component of `site` on `tokens`.
+
+    The direction of most variance in the very activations the located direction was taken
+    from, with the sign that agrees with `like` (which matters when it is added) and `like`'s
+    norm. Where the located direction is simply the largest thing in those activations, this
+    control does as well: the located site adds nothing that PCA alone would not find.
+    """
+    from reference_impls.interventions import record
+
+    with torch.no_grad(), record(model, site) as store:
+        model(tokens)
+        acts = store[site].reshape(-1, store[site].shape[-1])  # (batch [* pos], d)
+    _, _, vh = torch.linalg.svd(acts - acts.mean(0), full_matrices=False)
+    top = vh[0] if float(vh[0] @ like) >= 0 else -vh[0]
+    return top * like.norm()
+
+
 def measured(
     name: str, before: float, after: float, control: float, higher_is_better: bool = True
 ) -> runs.Measure:

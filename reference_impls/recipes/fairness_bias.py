@@ -9,7 +9,8 @@ position, after block 0's heads moved it there). Steer: the difference in means 
 south residuals at that site, taken for each persona, gives the attribute's directions (nearly
 parallel); their span is projected out of the residual stream at every layer and position. Improve: the bias gap P(positive | north) - P(positive |
 south) on ambiguous content falls to about 0 while accuracy on clear content holds. The control
-projects out random directions of the same number and norms.
+projects out, per persona, the top principal component of the same activations (data-derived);
+random directions of the same norms are listed beside it.
 
 Erasing a single pooled direction also ends the bias, but costs up to 10 points of accuracy on
 clear content: the per-persona directions differ by a few degrees, and what the pooled one
@@ -43,6 +44,7 @@ from reference_impls.recipes.common import (
     inner_residual_sites,
     over_seeds,
     recipe_result,
+    top_component,
 )
 from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer import vector_arithmetic as va
@@ -74,11 +76,16 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Outcom
     located, patched = locate_bias(model, task, seed=seed)
     # one north - south direction per persona, from pairs where the group decides the answer;
     # their span is erased (the two are nearly parallel, but the small difference matters)
-    directions = []
+    directions, control = [], []
     for i, persona in enumerate(task.PERSONAS):
         north, south = group_pair(task, n, seed + 1 + i, ambiguous=True, persona=persona)
         directions.append(va.mean_difference(model, located, north, south))  # (d_model,)
-    control = [va.random_direction(d, seed + i) for i, d in enumerate(directions)]
+        # data-derived control: the top principal component of the site's activations on
+        # ordinary prompts of this persona (both groups, clear and ambiguous content); on the
+        # north/south pairs themselves it would be the located direction by construction
+        mixed = task.prompts(n, seed + 10 + i, persona=persona)
+        control.append(top_component(model, located, mixed, directions[-1]))
+    random = [va.random_direction(d, seed + i) for i, d in enumerate(directions)]
 
     metrics = {
         "bias gap": (lambda: abs(task.bias_gap(model)), False),
@@ -88,6 +95,14 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Outcom
     measures, restored = compare(
         model, lambda ds: va.ablate_directions(model, ds), directions, [control], metrics, north[:8]
     )
+    randomly, _ = compare(
+        model,
+        lambda ds: va.ablate_directions(model, ds),
+        directions,
+        [random],
+        {"bias gap": metrics["bias gap"]},
+        north[:8],
+    )
     truth = zoo.ground_truth(model_name)
     result = recipe_result(
         locate="causal-attribution: activation_patching north -> south over the inner residual stream",
@@ -96,13 +111,20 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Outcom
         collateral=[measures["accuracy on clear content"], measures["style accuracy"]],
         targets=[located],
         control=runs.Control(
-            kind="random-direction",
-            description="random directions of the same norms "
-            f"({', '.join(f'{float(d.norm()):.3f}' for d in directions)})",
+            kind="data-derived-direction",
+            description="per persona, the top principal component of the located site's activations "
+            "on ordinary prompts (both groups, clear and ambiguous content), scaled to the located direction's norm "
+            f"({', '.join(f'{float(d.norm()):.3f}' for d in directions)}); their span projected "
+            "out the same way",
         ),
         restored=restored,
         details={
             "direction_norms": [round(float(d.norm()), 4) for d in directions],
+            "cosine of each located direction with its top principal component": [
+                round(float(torch.nn.functional.cosine_similarity(d, c, dim=0)), 4)
+                for d, c in zip(directions, control, strict=True)
+            ],
+            "random-direction control (same norms): bias gap": randomly["bias gap"].control.mean,
             "direction_cosine": round(
                 float(torch.nn.functional.cosine_similarity(*directions, dim=0)), 4
             ),

@@ -76,14 +76,20 @@ def persona():
 def test_persona_vector_switches_the_voice_both_ways_and_keeps_the_sentiment(persona):
     result = persona.result
     before, after, control = values(result.metric)
-    assert before <= 0.05 and after >= 0.95 and control <= 0.05, result.metric
-    assert beats_control(result.metric, 0.9)
-    _, after, control = values(other(result, "casual prompts answered formally"))
-    assert after - control >= 0.9
+    assert before <= 0.05 and after >= 0.95, result.metric
+    _, after, _ = values(other(result, "casual prompts answered formally"))
+    assert after >= 0.95
     for kept in result.collateral:
         assert kept.after.mean >= 0.98, kept
     assert result.restored and persona.recovered  # located at the persona token
     assert result.located.scores[0].target.pos == 1  # the patching ranked the persona first
+    # the data-derived control wins (ties): at the persona token only the persona varies, so
+    # the top principal component there is the persona vector; a random one does nothing
+    assert result.control.kind == "data-derived-direction"
+    cosine = "cosine of the persona vector with the top principal component"
+    assert result.numbers[cosine].mean > 0.99 and control >= 0.95
+    random = "random-direction control (same norm): formal prompts answered casually"
+    assert result.numbers[random].mean <= 0.05
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +100,16 @@ def fairness():
 def test_fairness_erasing_the_group_direction_ends_the_bias_and_keeps_accuracy(fairness):
     result = fairness.result
     before, after, control = values(result.metric)
-    assert before >= 0.9 and after <= 0.1 and control >= 0.9, result.metric
-    assert beats_control(result.metric, 0.8)
+    assert before >= 0.9 and after <= 0.1, result.metric
     accuracy, style = result.collateral
     assert accuracy.after.mean >= accuracy.before.mean - 0.02, accuracy
     assert style.after.mean >= 0.98, style
     assert result.restored and fairness.recovered  # located at the answer position
+    # the data-derived control (top principal component, cosine ~0.89 with the group
+    # direction) can end the bias too, but it erases the sentiment with it
+    assert result.control.kind == "data-derived-direction"
+    assert accuracy.control.mean <= accuracy.after.mean - 0.3, accuracy
+    assert result.numbers["random-direction control (same norms): bias gap"].mean >= 0.9
 
 
 @pytest.fixture(scope="module")
