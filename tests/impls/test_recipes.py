@@ -5,7 +5,9 @@ metric improves by more than the random-site (or random-direction) control does,
 margin; the collateral metrics stay within a stated bound; the model's outputs are bit-for-bit
 restored afterwards; and, where the zoo card plants what the locate step should find, it finds
 it. The margins are well below the measured numbers (docs/recipes.md) and well above what any
-random control reaches.
+random control reaches. Where a data-derived control wins or ties (persona-role, the bias gap
+of fairness-bias, the last-position ROME edit's efficacy), the test states it and checks what
+the control loses instead, or that it wins.
 """
 
 from __future__ import annotations
