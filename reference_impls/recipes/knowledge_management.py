@@ -32,7 +32,7 @@ from reference_impls import zoo
 from reference_impls.locate.causal_attribution import causal_tracing
 from reference_impls.locate.metrics import AnswerProb
 from reference_impls.recipes.common import measured, over_seeds, random_sites, recipe_result
-from reference_impls.registry import Outcome, register_recipe
+from reference_impls.registry import Outcome, RegistryError, register_recipe
 from reference_impls.steer.targeted_optimization import rome_edit, rome_edit_simplified
 
 
@@ -84,9 +84,9 @@ def _fact_task(model_name: str) -> Any:
     needed = ("queries", "query_tokens", "paraphrase_tokens", "PREFIX", "SUBJECT_LAST")
     missing = [n for n in needed if not hasattr(task, n)]
     if missing:
-        raise ValueError(
-            f"knowledge-management needs a fact task with random prefixes and paraphrases "
-            f"(facts-deep); model {model_name!r}'s task lacks {', '.join(missing)}"
+        raise RegistryError(
+            f"--model {model_name}: knowledge-management needs a fact task with random prefixes "
+            f"and paraphrases, such as facts-deep (this task lacks {', '.join(missing)})"
         )
     return task
 

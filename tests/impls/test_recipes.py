@@ -203,3 +203,13 @@ def test_mi_atlas_run_reports_before_after_control_and_sites():
     assert out["control"]["description"].startswith("another difference of means")
     assert doc["seeds"] == [0, 1, 2, 3, 4] and out["metric"]["after"]["n"] == 5
     assert doc["recovered"] is True
+
+
+def test_knowledge_management_on_a_fact_task_without_prefixes_says_which_it_needs():
+    result = CliRunner().invoke(cli, ["run", "knowledge-management", "--model", "facts"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "Error: --model facts: knowledge-management needs a fact task with random prefixes and "
+        "paraphrases, such as facts-deep (this task lacks queries, paraphrase_tokens, PREFIX, "
+        "SUBJECT_LAST)"
+    )
