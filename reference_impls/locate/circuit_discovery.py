@@ -573,8 +573,11 @@ RANDOM_DRAWS = 20  # same-size random edge sets per seed, the planted circuit's 
 
 @register_method("circuit-discovery", default_model="induction")
 def demo(model_name: str) -> Outcome:
-    """EAP-IG (headline), EAP and ACDC-style pruning on the induction task, over 5 data seeds:
-    how each ranks the planted edges (AUROC) and how faithful its top-n edges are (CPR, CMD)."""
+    """EAP-IG (headline), EAP and ACDC-style pruning on the induction task, over 5 data seeds.
+
+    Each is scored on how it ranks the planted edges (AUROC) and how faithful its top-n edges
+    are (CPR, CMD); the whole planted circuit is compared with same-size random edge sets.
+    """
     run = _zoo.induction(model_name, "circuit-discovery", n=8)
     threshold = 0.01
     g = graph(run.model)
