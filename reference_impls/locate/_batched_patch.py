@@ -40,6 +40,14 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from reference_impls.addressing import Site
+from reference_impls.locate._kv_prefix import (
+    forward_cost,
+    kv_capture,
+    kv_prefix,
+    plan_chunks,
+    prefix_of,
+    supports_kv_prefix,
+)
 
 # A metric maps logits to one number per example; leading copy axes broadcast through it.
 Metric = Callable[[Float[Tensor, "*copies batch pos vocab"]], Float[Tensor, "*copies batch"]]
@@ -185,6 +193,7 @@ def run_copies(
     base_hooks: Sequence[tuple[str, Callable]] = (),
     extra: Int[Tensor, "batch pos"] | None = None,
     hook_map: Callable[[list[tuple[str, Callable]]], list[tuple[str, Callable]]] | None = None,
+    forward_kwargs: Mapping[str, Any] | None = None,
 ) -> Float[Tensor, "groups batch pos vocab"]:
     """Run the unpatched model plus one copy per entry of `joins`, rewritten by `group_hooks`.
 
@@ -194,7 +203,8 @@ def run_copies(
     sees its activation as (groups, batch, ...), groups = the groups present so far, and returns
     the same shape. `base_hooks` are ordinary TransformerLens hooks that see all rows (e.g. noise
     on the embeddings, identical in every group). `hook_map` rewrites the final hook list (e.g.
-    `PerHead.translate`, for hook names the bridge lacks). Gradients flow when enabled.
+    `PerHead.translate`, for hook names the bridge lacks); `forward_kwargs` go to the model's
+    forward (e.g. a KV prefix, `_kv_prefix`). Gradients flow when enabled.
     Returns logits (groups, batch, pos, vocab).
     """
     if list(joins) != sorted(joins):
@@ -215,7 +225,9 @@ def run_copies(
     at_embedding = sum(1 for j in joins if j < 0)
     rows = torch.cat([tokens, *([] if extra is None else [extra]), *([tokens] * at_embedding)])
     with growing_batch(model, joins, batch, initial_rows=len(rows)):
-        logits = model.run_with_hooks(rows, fwd_hooks=fwd_hooks, use_cache=False)
+        logits = model.run_with_hooks(
+            rows, fwd_hooks=fwd_hooks, **({"use_cache": False} | dict(forward_kwargs or {}))
+        )
     return logits.reshape(-1, batch, *logits.shape[1:])  # (groups, batch, pos, vocab)
 
 
@@ -228,6 +240,7 @@ def patch_sweep(
     chunk_size: int = DEFAULT_CHUNK,
     base_hooks: Sequence[tuple[str, Callable]] = (),
     reads: int | None = None,
+    skip_prefix: bool = True,
 ) -> tuple[Float[Tensor, "n_sets batch"], Float[Tensor, " batch"], Float[Tensor, " batch"] | None]:
     """Metric of the run on `tokens` with each patch set's sites replaced by a source's values.
 
@@ -238,8 +251,11 @@ def patch_sweep(
     shaped (batch, ...) or (1, ...) (zeros or a mean for ablation, a cache). Copies are sorted by
     the block they join at and run `chunk_size` at a time. `reads`, when given, is the only
     position the metric reads: sets that provably cannot reach it (`outside_causal_cone`) are
-    not run and get the unpatched value. Returns the per-example metric of every copy, of the
-    unpatched run, and of the source run (None for a mapping).
+    not run and get the unpatched value; on a causal model each copy then also skips the
+    positions before its earliest patched one, attending to the unpatched run's keys/values
+    there (`_kv_prefix`; `skip_prefix=False` turns that off, e.g. to compare). Returns the
+    per-example metric of every copy, of the unpatched run, and of the source run (None for a
+    mapping).
     """
     n_sets = len(patch_sets)
     n_pos = tokens.shape[1]
@@ -253,9 +269,22 @@ def patch_sweep(
         for sites in patch_sets
     ]
     joins = [earliest_layer(model, sites) for sites in patch_sets]
-    order = sorted((i for i in range(n_sets) if not unreachable[i]), key=joins.__getitem__)
-    first_copy = 2 if in_batch else 1
+    live = [i for i in range(n_sets) if not unreachable[i]]
     chunk_size = copies_per_forward(model, tokens.shape[0], n_pos, chunk_size)
+    prefixes = [prefix_of(sites) for sites in patch_sets]
+    skipped = None
+    if skip_prefix and causal and not base_hooks and any(prefixes[i] for i in live):
+        skipped = _prefix_sweep(
+            model, tokens, patch_sets, source, metric, chunk_size, reads, live, joins, prefixes
+        )
+    if skipped is not None:
+        unpatched, source_values = skipped.pop("unpatched"), skipped.pop("source")
+        for i, value in skipped.items():
+            out[i] = value
+        out[[i for i in range(n_sets) if unreachable[i]]] = unpatched
+        return out, unpatched, source_values
+    order = sorted(live, key=joins.__getitem__)
+    first_copy = 2 if in_batch else 1
     metric, base_hooks = _read_one_position(model, metric, reads, n_pos, base_hooks)
     start = 0
     with torch.inference_mode(), progress_bar(len(order), "patching") as bar:
@@ -283,6 +312,147 @@ def patch_sweep(
     unpatched = values[0]
     out[[i for i in range(n_sets) if unreachable[i]]] = unpatched
     return out, unpatched, values[1] if in_batch else None
+
+
+def _prefix_sweep(
+    model: Any,
+    tokens: Int[Tensor, "batch pos"],
+    patch_sets: Sequence[Sequence[Site]],
+    source: Mapping[str, Tensor] | Tensor,
+    metric: Metric,
+    chunk_size: int,
+    reads: int | None,
+    live: Sequence[int],
+    joins: Sequence[int],
+    prefixes: Sequence[int],
+) -> dict[Any, Tensor | None] | None:
+    """`patch_sweep` on a causal model where copies skip their unpatched position prefix.
+
+    The first forward runs from position 0 (the unpatched run, the source run and the first
+    chunk of copies) and records every block's unpatched keys/values and the source's
+    activations at the patched hooks; every later forward starts at its copies' smallest
+    patched position (`_kv_prefix.plan_chunks`), attending to the recorded prefix. The
+    unpatched rows ride along in every forward and must reproduce the first forward's metric:
+    if they do not (an attention that ignores the prefix), or the model cannot take a prefix,
+    this returns None and the caller runs the unskipped sweep. Returns {set index: per-example
+    metric} plus "unpatched" and "source".
+    """
+    n_pos = tokens.shape[1]
+    if reads is None or "pos" not in getattr(metric, "__dataclass_fields__", {}):
+        return None  # the metric may read positions a suffix forward does not compute
+    if not supports_kv_prefix(model):
+        return None
+    batch = tokens.shape[0]
+    in_batch = isinstance(source, Tensor)
+    first_copy = 2 if in_batch else 1
+    cost = forward_cost(model, batch, n_pos)
+    hooks = sorted({s.hook_name for i in live for s in patch_sets[i]})
+    kept: dict[str, Tensor] = {}
+    remaining = list(live)
+    results: dict[Any, Tensor | None] = {}
+    with torch.inference_mode(), progress_bar(len(remaining), "patching") as bar:
+        while remaining:
+            chunks = plan_chunks(prefixes, joins, remaining, chunk_size, cost, first_copy)
+            try:
+                for chunk in chunks:
+                    sets = [patch_sets[i] for i in chunk]
+                    if not results:  # the first forward: full length, records the prefix
+                        group_hooks = _where_hooks(sets, source, first_copy)
+                        if in_batch:
+                            group_hooks = _keeping(hooks, group_hooks, kept)
+                        full_metric, read_hooks = _read_one_position(
+                            model, metric, reads, n_pos, []
+                        )
+                        with kv_capture(model, batch) as capture:
+                            logits = run_copies(
+                                model,
+                                tokens,
+                                [joins[i] for i in chunk],
+                                group_hooks,
+                                read_hooks,
+                                extra=source if in_batch else None,
+                            )
+                        if len(capture.keys) != model.cfg.n_layers:
+                            return None  # some attention never reached the cache entry point
+                        values = full_metric(logits).float()  # (groups, batch)
+                        results["unpatched"] = values[0]
+                        results["source"] = values[1] if in_batch else None
+                        fixed = kept if in_batch else source
+                    else:
+                        offset = min(prefixes[i] for i in chunk)
+                        values = _suffix_forward(
+                            model,
+                            tokens,
+                            sets,
+                            [joins[i] for i in chunk],
+                            fixed,
+                            metric,
+                            reads,
+                            offset,
+                            capture,
+                        )
+                        unpatched = results["unpatched"]
+                        scale = 1 + float(unpatched.abs().max())
+                        if not torch.allclose(values[0], unpatched, rtol=1e-4, atol=1e-4 * scale):
+                            return None
+                    copies = values[-len(chunk) :]  # (copies, batch): after the fixed groups
+                    for copy, i in enumerate(chunk):
+                        results[i] = copies[copy]
+                    done = set(chunk)
+                    remaining = [i for i in remaining if i not in done]
+                    bar.update(len(chunk))
+            except torch.OutOfMemoryError:
+                if chunk_size == 1:
+                    raise
+                chunk_size //= 2  # the estimate was too generous for this device: halve
+    return results
+
+
+def _keeping(
+    hooks: Sequence[str], group_hooks: dict[str, GroupHook], kept: dict[str, Tensor]
+) -> dict[str, GroupHook]:
+    """`group_hooks`, plus keeping the source run's (group 1's) activation at every hook in `hooks`."""
+
+    def keep(name: str, then: GroupHook | None) -> GroupHook:
+        def hook(act: Tensor) -> Tensor:
+            kept[name] = act[1].clone()  # (batch, ...): the source run's activation
+            return act if then is None else then(act)
+
+        return hook
+
+    return {name: keep(name, group_hooks.get(name)) for name in hooks}
+
+
+def _suffix_forward(
+    model: Any,
+    tokens: Int[Tensor, "batch pos"],
+    sets: Sequence[Sequence[Site]],
+    joins: Sequence[int],
+    source: Mapping[str, Tensor],
+    metric: Metric,
+    reads: int,
+    offset: int,
+    capture: Any,
+) -> Float[Tensor, "groups batch"]:
+    """One forward of copies over positions offset..n-1 (group 0: the unpatched run)."""
+    n_pos = tokens.shape[1]
+    at = reads % n_pos - offset  # where the metric reads, within the suffix
+    suffix_metric, hooks = _read_one_position(model, metric, at, n_pos - offset, [])
+    group_hooks = _where_hooks(sets, source, first_copy=1, offset=offset)
+    with torch.inference_mode():
+        if offset == 0:
+            logits = run_copies(model, tokens, joins, group_hooks, hooks)
+        else:
+            with kv_prefix(model, capture, offset) as forward_kwargs:
+                logits = run_copies(
+                    model,
+                    tokens[:, offset:],
+                    joins,
+                    group_hooks,
+                    hooks,
+                    forward_kwargs=forward_kwargs,
+                )
+    return suffix_metric(logits).float()
 
 
 def _read_one_position(
@@ -364,25 +534,32 @@ def outside_causal_cone(model: Any, site: Site, reads: int, causal: bool | None 
 
 
 def _where_hooks(
-    chunk: Sequence[Sequence[Site]], source: Mapping[str, Tensor] | Tensor, first_copy: int
+    chunk: Sequence[Sequence[Site]],
+    source: Mapping[str, Tensor] | Tensor,
+    first_copy: int,
+    offset: int = 0,
 ) -> dict[str, GroupHook]:
     """One hook per patched activation: copy k takes the source where its boolean mask is set.
 
     The source is group 1 of the same activation (source tokens in the batch) or a fixed
-    activation from a mapping.
+    activation from a mapping. With `offset` > 0 the forward computes positions offset..n-1
+    only (`_kv_prefix`): every site is then at a position on axis 1, shifted by `offset`.
     """
     by_hook: dict[str, list[tuple[int, tuple]]] = {}
     for copy, sites in enumerate(chunk):
         for site in sites:
             # site.slices() indexes (batch, ...); the mask has a group axis in the batch's place
-            by_hook.setdefault(site.hook_name, []).append((first_copy + copy, site.slices()[1:]))
+            index = site.slices()[1:]
+            if offset:
+                index = (index[0] - offset, *index[1:])
+            by_hook.setdefault(site.hook_name, []).append((first_copy + copy, index))
     hooks: dict[str, GroupHook] = {}
     for name, items in by_hook.items():
         fixed = None
         if not isinstance(source, Tensor):
             if name not in source:
                 raise KeyError(f"no source activation for hook {name!r}; cache it in `source`")
-            fixed = source[name].unsqueeze(0)  # (1, batch | 1, ...)
+            fixed = source[name][:, offset:].unsqueeze(0)  # (1, batch | 1, pos - offset, ...)
         masks: dict[tuple, Tensor] = {}
 
         def hook(act: Tensor, items=items, fixed=fixed, masks=masks) -> Tensor:
