@@ -13,19 +13,25 @@ is patched from clean into corrupted, in one process, by:
   head's output into the attention projection's input;
 - the floor: one plain batched forward over as many rows as all the patched inputs.
 
-Reported: the best time of each over `--repeats` interleaved runs, `ratio` = the faster peer /
-ours, `ours_vs_floor`, max |difference| of ours against each peer, and the peak of live torch
-CPU allocations of each (torch profiler). `--sweep resid` runs the residual-stream sweep
-instead (TransformerLens' resid_pre setter; nnsight writes the block's input).
+Reported: the best and the median time of each over `--repeats` interleaved runs (after one
+warm-up site each), `ratio` = the faster peer / ours, `ours_vs_floor`, max |difference| of ours
+against each peer, and the peak of live torch CPU allocations of each (torch profiler). The
+peers run one forward per site: on a large sweep they run a seeded random sample of
+`--peer-sample` sites and their time is scaled to all sites; the floor times `--floor-sample`
+of its equal chunks and is scaled the same way (both say so in the output). `--sweep resid`
+runs the residual-stream sweep instead (TransformerLens' resid_pre setter; nnsight writes the
+block's input). Every tool runs on `--threads` torch threads (default 1).
 
 Usage: .venv/bin/python benchmarks/bench_gpt2_small.py [--sweep heads|resid]
-       [--layers 0,6,11] [--positions 0,8,15] [--threads 2] [--repeats 1] [--json]
+       [--layers 0,6,11|all] [--positions 0,8,15|all] [--threads 1] [--repeats 1]
+       [--peer-sample 48] [--floor-sample 4] [--no-memory] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -41,7 +47,15 @@ from reference_impls.locate.causal_attribution import activation_patching
 from reference_impls.registry import register_benchmark
 
 SHAPE = {"n_layer": 12, "n_head": 12, "n_embd": 768, "vocab_size": 50257, "n_positions": 1024}
-DEFAULTS = {"batch": 8, "pos": 16, "threads": 2, "repeats": 1, "chunk_size": 64}
+DEFAULTS = {
+    "batch": 8,
+    "pos": 16,
+    "threads": 1,  # the same torch thread count for every tool (a shared 2-core machine)
+    "repeats": 1,
+    "chunk_size": 64,
+    "peer_sample": 48,  # sites the peers run (a seeded random sample; all when fewer)
+    "floor_sample": 4,  # floor chunks timed (a plain forward per chunk: time scales exactly)
+}
 # the registered benchmark runs a subset sized for a shared, loaded 2-core machine (about 10
 # minutes there); the script takes --layers all --positions all for the whole sweep
 SUBSET = {"layers": [0, 11], "positions": [15]}
@@ -130,9 +144,17 @@ def compare(
     threads: int = DEFAULTS["threads"],
     repeats: int = DEFAULTS["repeats"],
     chunk_size: int = DEFAULTS["chunk_size"],
+    peer_sample: int = DEFAULTS["peer_sample"],
+    floor_sample: int = DEFAULTS["floor_sample"],
     memory: bool = True,
 ) -> dict[str, Any]:
-    """Ours, TransformerLens, nnsight and the floor on the same model, inputs and sites."""
+    """Ours, TransformerLens, nnsight and the floor on the same model, inputs and sites.
+
+    Ours runs every site. The peers run one forward per site, so on a large sweep they run a
+    seeded random sample of `peer_sample` sites and their time is scaled to all sites (time per
+    site x sites; their loops do the same work for every site); the differences are taken on
+    that sample. The floor is `floor_sample` of its equal chunks, scaled the same way.
+    """
     helpers = _bench_patching()
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -152,6 +174,12 @@ def compare(
         else:
             sites = [A.resid(layer, p) for layer in layers for p in positions]
         n = len(sites)
+        g = torch.Generator().manual_seed(0)
+        sample = sorted(torch.randperm(n, generator=g)[: min(peer_sample, n)].tolist())
+        peer_sites = [sites[i] for i in sample]
+        per_chunk = min(chunk_size, n)  # sites per floor chunk, as our sweep's chunks
+        n_chunks = -(-n // per_chunk)
+        floor_chunks = min(floor_sample, n_chunks)
 
         def ours() -> Any:
             return activation_patching(
@@ -159,16 +187,16 @@ def compare(
             ).values
 
         def transformer_lens() -> Any:
-            return _tl_loop(bridge, clean, corrupted, metric, sites)
+            return _tl_loop(bridge, clean, corrupted, metric, peer_sites)
 
         def nnsight() -> Any:
-            return _nnsight_loop(hf, clean, corrupted, metric, sites)
+            return _nnsight_loop(hf, clean, corrupted, metric, peer_sites)
 
         def floor() -> None:
-            rows = corrupted.repeat(n, 1)  # one row per patched input
+            rows = corrupted.repeat(per_chunk, 1)  # one row per patched input, a full chunk
             with torch.no_grad():
-                for start in range(0, len(rows), chunk_size * batch):
-                    bridge(rows[start : start + chunk_size * batch], use_cache=False)
+                for _ in range(floor_chunks):
+                    bridge(rows, use_cache=False)
 
         runs = {
             "ours": ours,
@@ -176,14 +204,26 @@ def compare(
             "nnsight": nnsight,
             "floor": floor,
         }
+        # each measured time times this gives the time for all n sites
+        scale = {
+            "ours": 1.0,
+            "transformer_lens": n / len(sample),
+            "nnsight": n / len(sample),
+            "floor": n / (floor_chunks * per_chunk),
+        }
+        # warm-up on one site / one chunk: lazy imports, kernels, our one-time cost model
+        activation_patching(bridge, clean, corrupted, sites[:1], metric, chunk_size=chunk_size)
+        _tl_loop(bridge, clean, corrupted, metric, sites[:1])
+        _nnsight_loop(hf, clean, corrupted, metric, sites[:1])
         times: dict[str, list[float]] = {name: [] for name in runs}
         results: dict[str, Any] = {}
         for _ in range(repeats):  # interleaved: load on a shared machine hits all of them
             for name, fn in runs.items():
                 start = time.perf_counter()
                 results[name] = fn()
-                times[name].append(time.perf_counter() - start)
+                times[name].append((time.perf_counter() - start) * scale[name])
         best = {name: min(values) for name, values in times.items()}
+        median = {name: statistics.median(values) for name, values in times.items()}
         peer = min(("transformer_lens", "nnsight"), key=best.__getitem__)
         out: dict[str, Any] = {
             "model": "random GPT-2 small shape (12 layers, 12 heads, d_model 768, 124M parameters)",
@@ -196,7 +236,13 @@ def compare(
             "threads": threads,
             "chunk_size": chunk_size,
             "repeats": repeats,
+            "peer_sample": len(sample),
+            "floor_chunks_timed": f"{floor_chunks} of {n_chunks}",
             "seconds": best,
+            "median_seconds": median,
+            "all_seconds": times,
+            "median_ratio": min(median["transformer_lens"], median["nnsight"]) / median["ours"],
+            "median_ours_vs_floor": median["ours"] / median["floor"],
             "baseline": best[peer],
             "baseline_name": peer,
             "ours": best["ours"],
@@ -206,11 +252,11 @@ def compare(
             "ratio_vs_nnsight": best["nnsight"] / best["ours"],
             "ours_vs_floor": best["ours"] / best["floor"],
             "max_abs_diff": max(
-                float((results["ours"] - results[name].flatten()).abs().max())
+                float((results["ours"][sample] - results[name].flatten()).abs().max())
                 for name in ("transformer_lens", "nnsight")
             ),
             "max_abs_diff_vs": {
-                name: float((results["ours"] - results[name].flatten()).abs().max())
+                name: float((results["ours"][sample] - results[name].flatten()).abs().max())
                 for name in ("transformer_lens", "nnsight")
             },
         }
@@ -240,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--positions", default=",".join(map(str, SUBSET["positions"])), help="'all' or 0,8,15"
     )
-    for key in ("batch", "pos", "threads", "repeats", "chunk_size"):
+    for key in DEFAULTS:
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=DEFAULTS[key])
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--json", action="store_true")
@@ -249,7 +295,7 @@ def main(argv: list[str] | None = None) -> None:
         args.sweep,
         _indices(args.layers),
         _indices(args.positions),
-        **{k: getattr(args, k) for k in ("batch", "pos", "threads", "repeats", "chunk_size")},
+        **{k: getattr(args, k) for k in DEFAULTS},
         memory=not args.no_memory,
     )
     if args.json:
@@ -266,7 +312,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"  {out['ratio']:.2f}x the faster peer ({out['baseline_name']}), "
-        f"{out['ours_vs_floor']:.2f}x the floor, max |diff| {out['max_abs_diff']:.2e}"
+        f"{out['ours_vs_floor']:.2f}x the floor, max |diff| {out['max_abs_diff']:.2e} "
+        f"(peers on {out['peer_sample']} sites, floor {out['floor_chunks_timed']} chunks)"
+    )
+    print(
+        f"  medians over {out['repeats']}: {out['median_ratio']:.2f}x the faster peer, "
+        f"{out['median_ours_vs_floor']:.2f}x the floor"
     )
     if "peak_memory_bytes" in out:
         print(
