@@ -23,7 +23,6 @@ from pathlib import Path
 import bibtexparser
 
 from mi_atlas import texcodec
-from mi_atlas.importers.bibread import _name_parts
 from mi_atlas.importers.bibtex import import_bib
 from mi_atlas.taxonomy import load_taxonomy
 
@@ -154,7 +153,6 @@ def _interleaved(baseline, ours, repeats: int) -> tuple[float, float]:
 
 def _cold(fn, *args):
     """Run with empty memo caches, so that no run profits from the one before."""
-    _name_parts.cache_clear()
     texcodec._decode_island.cache_clear()
     return fn(*args)
 

@@ -11,7 +11,15 @@ import json
 import tempfile
 from pathlib import Path
 
+import bibtexparser
 import pytest
+from bibtexparser.middlewares import (
+    MonthIntMiddleware,
+    RemoveEnclosingMiddleware,
+    ResolveStringReferencesMiddleware,
+    SeparateCoAuthors,
+    SplitNameParts,
+)
 from bibtexparser.middlewares.names import (
     parse_single_name_into_parts,
     split_multiple_persons_names,
@@ -21,8 +29,17 @@ from helpers import REPO, valid_entry, write_yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mi_atlas import texcodec
 from mi_atlas.cli import cli
-from mi_atlas.importers.bibread import parse_bib, simple_name_parts, split_names
+from mi_atlas.importers.bibread import (
+    BOOKKEEPING,
+    BOOKKEEPING_PREFIXES,
+    NAME_FIELDS,
+    VERBATIM,
+    parse_bib,
+    simple_name_parts,
+    split_names,
+)
 from mi_atlas.importers.bibtex import IndexNotClean, import_bib
 from mi_atlas.yamlio import load_text
 
@@ -274,6 +291,41 @@ def test_duplicate_field_keeps_the_first_as_bibtex_does() -> None:
     assert paper.url == "https://aclanthology.org/2021.tacl-1.10"
     assert (paper.venue, paper.acl) == ("TACL", "2021.tacl-1.10")
     assert problems(report) == [(7, "url", "the field appears twice in the entry; kept the first")]
+
+
+def run_text(tmp_path: Path, text: str):
+    source = tmp_path / "refs.bib"
+    source.write_text(text, encoding="utf-8")
+    return import_bib(source, tmp_path / "papers", today=TODAY)
+
+
+def test_key_reused_after_an_entry_with_a_duplicate_field_is_not_dropped(tmp_path: Path) -> None:
+    """bibtexparser registers no key for an entry with a duplicate field; the later entry
+    with that key used to vanish when the entries were put into one library."""
+    report = run_text(
+        tmp_path,
+        "@misc{k, title = {First Paper}, title = {B}, year = 2020, url = {https://a.org/1}}\n"
+        "\n"
+        "@misc{k, title = {Second Paper}, year = 2021, url = {https://b.org/2}}\n",
+    )
+    assert created(report) == [(1, "2020-first-paper"), (3, "2021-second-paper")]
+    assert problems(report) == [
+        (1, "title", "the field appears twice in the entry; kept the first"),
+        (3, None, "the citation key 'k' is also used at line 1"),
+    ]
+
+
+def test_a_string_macro_defined_twice_keeps_the_later_value(tmp_path: Path) -> None:
+    report = run_text(
+        tmp_path,
+        "@string{venue = {Old Name}}\n"
+        "@string{venue = {Journal of Machine Learning Research}}\n"
+        "@article{a, title = {A Paper}, year = 2020, journal = venue, url = {https://a.org/1}}\n",
+    )
+    assert entry(report, "2020-paper").venue == "JMLR"
+    assert problems(report) == [
+        (2, None, "@string 'venue' is defined again (first at line 1); used this later definition")
+    ]
 
 
 def test_string_macros_defined_and_undefined() -> None:
@@ -784,6 +836,45 @@ def test_damaged_files_never_crash_and_every_item_has_a_line(path: Path, edits) 
     items = [*report.created, *report.merged, *report.skipped]
     assert all(1 <= item.line <= lines for item in items)
     assert report.items == len(items)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["jabref.bib", "zotero.bib", "months.bib", "merge.bib", "scholar.bib", "venues.bib",
+     "quoted.bib", "corporate.bib", "docs_example.bib", "urls_in_note.bib", "latex.bib"],
+)  # fmt: skip
+def test_one_pass_reads_what_bibtexparsers_middlewares_give(name: str) -> None:
+    """The reader's single pass over an entry equals bibtexparser's stock stages (string
+    macros, enclosing, month numbers, co-author splitting, name parts) followed by the
+    shared LaTeX decoder, on files that need no repair."""
+    text = (FIXTURES / name).read_text(encoding="utf-8")
+    stages = [
+        ResolveStringReferencesMiddleware(True),
+        RemoveEnclosingMiddleware(True),
+        MonthIntMiddleware(True),
+        SeparateCoAuthors(True),
+        SplitNameParts(True),
+    ]
+    stock = {e.start_line + 1: e for e in bibtexparser.parse_string(text, stages).entries}
+    records = [r for r in parse_bib(text).records if r.line in stock]
+    assert len(records) == len(stock)
+    for record in records:
+        for fld in stock[record.line].fields:
+            key, value = fld.key.lower(), fld.value
+            if isinstance(value, str) and " # " in value:
+                continue  # a concatenation: only the reader resolves those
+            if key in NAME_FIELDS:
+                people = [p for p in value if p.last != ["others"]]
+                expected = [texcodec.decode(p.merge_first_name_first) for p in people]
+                assert record.names[key] == expected
+            elif key in BOOKKEEPING or key.startswith(BOOKKEEPING_PREFIXES):
+                assert key not in record.fields
+            elif key in ("url", "doi", "eprint"):
+                assert record.fields[key] == texcodec.unescape_verbatim(value)
+            elif key in VERBATIM:
+                assert record.fields[key] == texcodec.collapse(str(value))
+            else:
+                assert record.fields.get(key, "") == texcodec.decode(value)
 
 
 @settings(max_examples=600, deadline=None)

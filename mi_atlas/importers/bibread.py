@@ -1,8 +1,9 @@
 """Reading real-world .bib files with bibtexparser v2: one record per entry, nothing dropped.
 
-bibtexparser splits the file (after `bibrepair` fixed the slips whose fix is certain) and its
-middlewares do the BibTeX work: @string macros, enclosing braces and quotes, field-key case,
-month macros, author lists and name parts, LaTeX decoding. Around them this module handles
+bibtexparser splits the file (after `bibrepair` fixed the slips whose fix is certain); one
+pass over each entry's fields then does what its middlewares would (@string macros, enclosing
+braces and quotes, month macros, author lists and name parts), with bibtexparser's own
+helpers, and decodes LaTeX with `texcodec`. Around that this module handles
 what exported and hand-edited files contain: duplicate citation keys and fields, `%` comment
 lines inside entries, `#` concatenations, undefined macros, names BibTeX cannot split, text
 between entries, bookkeeping fields of reference managers, and `crossref`. Everything it
@@ -15,17 +16,11 @@ import logging
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-from bibtexparser.library import Library
 from bibtexparser.middlewares import (
-    LatexDecodingMiddleware,
     MonthIntMiddleware,
     RemoveEnclosingMiddleware,
-    ResolveStringReferencesMiddleware,
-    SeparateCoAuthors,
-    SplitNameParts,
 )
 from bibtexparser.middlewares.names import (
     InvalidNameError,
@@ -36,8 +31,8 @@ from bibtexparser.model import (
     DuplicateBlockKeyBlock,
     DuplicateFieldKeyBlock,
     Entry,
+    Field,
     ImplicitComment,
-    MiddlewareErrorBlock,
     ParsingFailedBlock,
     String,
 )
@@ -65,7 +60,7 @@ BOOKKEEPING = frozenset(
         "date-added", "date-modified", "local-url", "__markedentry", "_sort",
     }
 )  # fmt: skip
-_BOOKKEEPING_PREFIX = ("bdsk-", "comment-", "jabref-")
+BOOKKEEPING_PREFIXES = ("bdsk-", "comment-", "jabref-")
 _MONTHS = {
     m[:3].lower(): m
     for m in "January February March April May June July August September October "
@@ -134,16 +129,6 @@ def read_bib(path: Path) -> BibFile:
     return result
 
 
-class _SeparateCoAuthors(SeparateCoAuthors):
-    """bibtexparser's author-list splitting, minus its backslash handling: its scanner skips
-    a backslash and the next character without counting them as part of a word, so `A \\$ and
-    B` loses the `\\$` and `A and \\'Eric B` the accent (BibTeX gives backslashes no meaning
-    when it splits at `and`). `split_names` does what the scanner does otherwise, faster."""
-
-    def _transform_field_value(self, name: str) -> list[str]:
-        return split_names(name)
-
-
 def split_names(names: str) -> list[str]:
     """What bibtexparser's (character by character) scanner gives, with backslashes hidden:
     the list split at each `and` between BibTeX whitespace that is outside braces. One
@@ -175,35 +160,8 @@ def _depth_after(text: str, depth: int) -> int:
     return depth
 
 
-class _LenientNameParts(SplitNameParts):
-    """bibtexparser's name splitting, falling back to its lenient mode for names that strict
-    BibTeX rejects ("Smith, John, Jr, Extra") and dropping `and others` (et al.)."""
-
-    def transform_entry(self, entry: Entry, library: Library) -> Entry:
-        for fld in entry.fields:
-            if fld.key not in self.name_fields or not isinstance(fld.value, list):
-                continue
-            parts = []
-            for name in fld.value:
-                try:
-                    part = _name_parts(name)
-                except InvalidNameError as exc:
-                    part = parse_single_name_into_parts(name, strict=False)
-                    _note(entry, fld, f"{exc.reason.lower()} in the name '{name}'; read leniently")
-                if part.last == ["others"] and not (part.first or part.von or part.jr):
-                    continue  # "and others" is BibTeX for et al., not a person
-                parts.append(part)
-            enclosing = fld.enclosing
-            fld.value = parts
-            fld.enclosing = enclosing
-        return entry
-
-
-@lru_cache(maxsize=1 << 16)
 def _name_parts(name: str) -> NameParts:
-    """bibtexparser's strict name splitting, remembered while a file is read: reference
-    lists repeat authors. The parts are shared between entries, so nothing may change them
-    in place."""
+    """bibtexparser's strict name splitting (InvalidNameError for what BibTeX rejects)."""
     return simple_name_parts(name) or parse_single_name_into_parts(name)
 
 
@@ -221,83 +179,6 @@ def simple_name_parts(name: str) -> NameParts | None:
         return NameParts(first=groups[0][:-1], last=groups[0][-1:]) if groups[0] else None
     last, first = groups
     return NameParts(first=first, last=last) if last and first else None
-
-
-class _TextDecoding(LatexDecodingMiddleware):
-    """bibtexparser's LaTeX decoding with the shared decoder (`texcodec`), applied to text
-    fields only (links and identifiers stay verbatim) and to every name of an author list
-    (bibtexparser decodes a field holding one `NameParts`, not a list of them)."""
-
-    def __init__(self) -> None:
-        super().__init__(allow_inplace_modification=True, decoder=texcodec.DECODER)
-        self.names: dict[int, tuple[NameParts, NameParts]] = {}  # id -> (parts, decoded)
-
-    def transform_entry(self, entry: Entry, library: Library) -> Entry:
-        errors: list[str] = []
-        raw = entry.parser_metadata.setdefault("mi_atlas_raw", {})
-        for fld in entry.fields:
-            value = fld.value
-            key = fld.key
-            if key in VERBATIM:
-                continue
-            if isinstance(value, str):
-                if ("http" in value or "url" in value or "www." in value) and _LINKISH.search(
-                    value
-                ):
-                    # Links in `note` (or an arXiv comment in Zotero's `annotation`) are read
-                    # from the raw text.
-                    raw[key] = value
-                if key in BOOKKEEPING or key.startswith(_BOOKKEEPING_PREFIX):
-                    continue  # left out of the entry: not worth decoding
-                decoded, error = self._transform_python_value_string(value)
-                if decoded != value:
-                    fld.value = decoded
-                if error:
-                    errors.append(error)
-            elif isinstance(value, list):
-                fld.value = [_decoded_name(self, part, errors) for part in value]
-        errors = [e for e in errors if e]  # bibtexparser's helper also lists "" for success
-        if errors:  # pylatexenc is tolerant; this records the rare string it gave up on
-            _note(entry, None, f"LaTeX could not be decoded everywhere ({errors[0]})")
-        return entry
-
-    def _transform_python_value_string(self, python_string: str) -> tuple[str, str]:
-        try:
-            return texcodec.decode(python_string), ""
-        except Exception as exc:
-            return texcodec.collapse(python_string), str(exc)
-
-
-def _decoded_name(middleware: _TextDecoding, part, errors: list[str]):
-    """A decoded copy of a name's parts; the (shared, cached) parts themselves if plain.
-    Decoded once per file for each shared parts object (prolific authors recur)."""
-    if not isinstance(part, NameParts):
-        return part
-    known = middleware.names.get(id(part))
-    if known is not None:
-        return known[1]
-    tokens = (*part.first, *part.von, *part.last, *part.jr)
-    decoded = part
-    if any(texcodec.needs_decoding(token) for token in tokens):
-        decoded = NameParts(
-            *(
-                middleware._transform_all_strings(group, errors)
-                for group in (part.first, part.von, part.last, part.jr)
-            )
-        )
-    middleware.names[id(part)] = (part, decoded)  # holding `part` keeps its id its own
-    return decoded
-
-
-def _stack() -> list:
-    return [
-        ResolveStringReferencesMiddleware(True),
-        RemoveEnclosingMiddleware(True),
-        MonthIntMiddleware(True),
-        _SeparateCoAuthors(True),
-        _LenientNameParts(True),
-        _TextDecoding(),
-    ]
 
 
 def _note(entry: Entry, fld, message: str) -> None:
@@ -318,9 +199,6 @@ def parse_bib(text: str) -> BibFile:
         return _parse(text)
     finally:
         logger.setLevel(level)
-        # The name memo serves one file; kept, it would hold every name of it (and the
-        # collector would walk them all again).
-        _name_parts.cache_clear()
 
 
 def _parse(text: str) -> BibFile:
@@ -328,55 +206,56 @@ def _parse(text: str) -> BibFile:
     split, notes = split_repaired(text)
     result = BibFile(notes=[n for n in notes if n.line is None])
     entry_notes = [n for n in notes if n.line is not None]
-    strings = {s.key.lower(): s.value for s in split.strings}
-    blocks = []
+    strings = _strings(split.blocks, result)
+    reader = _Reader(strings)
+    first_lines: dict[str, int] = {}  # citation key -> line of its first entry
     previous = None
     for block in split.blocks:
         if isinstance(block, ImplicitComment) and type(previous) is ParsingFailedBlock:
             previous = block
             continue  # the rest of an unreadable entry, already reported with it
         previous = block
-        entry = _entry_of(block, result, strings)
+        entry = _entry_of(block, result, strings, first_lines)
         if entry is not None:
-            blocks.append(entry)
-        elif isinstance(block, String):
-            blocks.append(block)
-    library = Library(blocks, fail_on_duplicate_key=False)
-    resolve_strings, *per_entry = _stack()
-    library = resolve_strings.transform(library)  # needs the whole library's @strings
-    # The other middlewares work entry by entry: one pass instead of one Library per stage.
-    shown: dict[int, tuple[NameParts, str]] = {}
-    for block in library.blocks:
-        for middleware in per_entry:
-            if not isinstance(block, Entry):
-                break  # a MiddlewareErrorBlock goes on as it is, as in a chain of stages
-            block = middleware.transform_entry(block, library)
-        if isinstance(block, Entry):
-            result.records.append(_record(block, shown))
-        elif isinstance(block, MiddlewareErrorBlock) and isinstance(
-            block.ignore_error_block, Entry
-        ):
-            record = _record(block.ignore_error_block, shown)
-            record.note(None, f"partly read: {block.error}")
-            result.records.append(record)
+            result.records.append(reader.record(entry))
     _attach(entry_notes, result)
     _resolve_crossrefs(result.records)
     result.records.sort(key=lambda r: r.line)
     return result
 
 
-def _entry_of(block, result: BibFile, strings: dict[str, str]) -> Entry | None:
+def _strings(blocks: list, result: BibFile) -> dict[str, str]:
+    """The @string macros by lowercase name (BibTeX ignores their case); a macro defined
+    again keeps its later value, as in bibtexparser, and the redefinition is reported."""
+    strings: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for block in blocks:
+        if isinstance(block, DuplicateBlockKeyBlock):
+            block = block.ignore_error_block
+        if not isinstance(block, String):
+            continue
+        name, line = block.key.lower(), block.start_line + 1
+        if name in strings:
+            result.notes.append(
+                Note(
+                    line,
+                    None,
+                    f"@string '{block.key}' is defined again (first at line {lines[name]}); "
+                    "used this later definition",
+                )
+            )
+        strings[name] = block.value
+        lines.setdefault(name, line)
+    return strings
+
+
+def _entry_of(
+    block, result: BibFile, strings: dict[str, str], first_lines: dict[str, int]
+) -> Entry | None:
     """The entry to read from a split block (duplicates included), reporting the rest."""
     if isinstance(block, DuplicateBlockKeyBlock):
-        entry = block.ignore_error_block
-        if isinstance(entry, DuplicateFieldKeyBlock):
-            entry = _first_fields(entry)
-        first = block.previous_block.start_line + 1
-        entry.parser_metadata["mi_atlas_key"] = entry.key
-        # A unique key lets the middlewares treat it like any entry; the record keeps the real one.
-        entry.key = f"{entry.key}\x00{entry.start_line}"
-        _note(entry, None, f"the citation key '{block.key}' is also used at line {first}")
-    elif isinstance(block, DuplicateFieldKeyBlock):
+        block = block.ignore_error_block  # reported below, with the line of the first use
+    if isinstance(block, DuplicateFieldKeyBlock):
         entry = _first_fields(block)
     elif isinstance(block, Entry):
         entry = block
@@ -387,7 +266,10 @@ def _entry_of(block, result: BibFile, strings: dict[str, str]) -> Entry | None:
         _stray_text(block, result)
         return None
     else:
-        return None
+        return None  # @string (read before), @preamble, @comment
+    first = first_lines.setdefault(entry.key, entry.start_line + 1)
+    if first != entry.start_line + 1:
+        _note(entry, None, f"the citation key '{entry.key}' is also used at line {first}")
     _clean_keys(entry)
     _concatenations(entry, strings)
     return entry
@@ -549,42 +431,113 @@ def _stray_text(block: ImplicitComment, result: BibFile) -> None:
     result.notes.append(Note(block.start_line + 1, None, f"{what} was ignored"))
 
 
-def _record(entry: Entry, shown: dict[int, tuple[NameParts, str]]) -> BibRecord:
-    """The record of a decoded entry. `shown` remembers how a (shared) name reads, by object:
-    the same author's parts come back from the name cache for every entry they wrote."""
-    key = entry.parser_metadata.get("mi_atlas_key", entry.key)
-    record = BibRecord(entry.start_line + 1, key, entry.entry_type.lower())
-    record.notes.extend(entry.parser_metadata.get("mi_atlas_notes", ()))
-    record.raw = {k: v for k, v in entry.parser_metadata.get("mi_atlas_raw", {}).items() if v}
-    dropped = []
-    for fld in entry.fields:
-        name = fld.key
-        record.lines[name] = (fld.start_line or entry.start_line) + 1
-        value = fld.value
-        if name in BOOKKEEPING or name.startswith(_BOOKKEEPING_PREFIX):
-            dropped.append(name)
-            continue
-        if name in NAME_FIELDS and isinstance(value, list):
-            names = []
-            for part in value:
-                if id(part) not in shown:  # the part is kept too, so its id stays its own
-                    shown[id(part)] = (part, texcodec.collapse(part.merge_first_name_first))
-                names.append(shown[id(part)][1])
-            record.names[name] = [n for n in names if n]
-            continue
-        if name in VERBATIM:
-            text = (
-                texcodec.unescape_verbatim(str(value))
-                if name in ("url", "doi", "eprint")
-                else texcodec.collapse(str(value))
-            )
-        else:
-            text = value if isinstance(value, str) else str(value)
-        if text:
-            record.fields[name] = text
-    if dropped:
-        record.note(None, f"left out personal bookkeeping fields: {', '.join(dropped)}")
-    return record
+class _Reader:
+    """What bibtexparser's middlewares for enclosing braces and quotes, month macros, author
+    lists, name parts and LaTeX decoding give, as one pass over each entry's fields that builds
+    its record (the library's per-stage passes cost more than the splitting itself; a test
+    keeps the two equal). Name lists are split by `split_names` and each name is read once per
+    file (reference lists repeat authors), leniently where strict BibTeX rejects it."""
+
+    def __init__(self, strings: dict[str, str]) -> None:
+        self.strings = strings  # @string macros, by lowercase name
+        # raw name -> (how it reads, None for "others"; why it was read leniently; errors)
+        self.people: dict[str, tuple[str | None, str | None, list[str]]] = {}
+
+    def record(self, entry: Entry) -> BibRecord:
+        metadata = entry.parser_metadata
+        record = BibRecord(entry.start_line + 1, entry.key, entry.entry_type.lower())
+        record.notes.extend(metadata.get("mi_atlas_notes", ()))
+        fields, lines, raw = record.fields, record.lines, record.raw
+        notes: list[Note] = []  # read after the notes of the split, as the stages wrote them
+        errors: list[str] = []
+        dropped: list[str] = []
+        for fld in entry.fields:
+            name = fld.key
+            line = (fld.start_line or entry.start_line) + 1
+            lines[name] = line
+            value = fld.value
+            if self.strings and not (
+                value[:1] == value[-1:] == '"' or (value[:1] == "{" and value[-1:] == "}")
+            ):
+                value = self.strings.get(value.lower(), value)  # a macro's whole value
+            value = _unenclosed(value)
+            if name in VERBATIM:
+                if name == "month":
+                    value = str(_MONTH_INT.resolve_month_field_val(Field(name, value))[0])
+                if name in ("url", "doi", "eprint"):
+                    value = texcodec.unescape_verbatim(value)
+                else:
+                    value = texcodec.collapse(value)
+            elif name in NAME_FIELDS:
+                record.names[name] = self.names(value, name, line, notes, errors)
+                continue
+            else:
+                if ("http" in value or "url" in value or "www." in value) and _LINKISH.search(
+                    value
+                ):
+                    raw[name] = value  # links in `note`, or in Zotero's `annotation`
+                if name in BOOKKEEPING or name.startswith(BOOKKEEPING_PREFIXES):
+                    dropped.append(name)  # left out of the entry: not worth decoding
+                    continue
+                value = _decoded(value, errors)
+            if value:
+                fields[name] = value
+        record.notes.extend(notes)
+        if errors:  # pylatexenc is tolerant; this records the rare string it gave up on
+            record.note(None, f"LaTeX could not be decoded everywhere ({errors[0]})")
+        if dropped:
+            record.note(None, f"left out personal bookkeeping fields: {', '.join(dropped)}")
+        return record
+
+    def names(self, value: str, field_name: str, line: int, notes, errors) -> list[str]:
+        """`A and B and others` -> ["A", "B"], decoded and single-spaced, first name first."""
+        out = []
+        for name in split_names(value):
+            person = self.people.get(name)
+            if person is None:
+                person = self.people[name] = _person(name)
+            shown, lenient, failed = person
+            if lenient:
+                notes.append(Note(line, field_name, lenient))
+            errors.extend(failed)
+            if shown:
+                out.append(shown)
+        return out
+
+
+_MONTH_INT = MonthIntMiddleware(True)
+_strip_enclosing = RemoveEnclosingMiddleware._strip_enclosing
+
+
+def _unenclosed(value: str) -> str:
+    """The value without the braces or quotes that enclose all of it, as bibtexparser strips them."""
+    return _strip_enclosing(value)[0]
+
+
+def _decoded(value: str, errors: list[str]) -> str:
+    try:
+        return texcodec.decode(value)
+    except Exception as exc:  # pylatexenc's errors have no common base class
+        errors.append(str(exc))
+        return texcodec.collapse(value)
+
+
+def _person(name: str) -> tuple[str | None, str | None, list[str]]:
+    """How one name of an author list reads: bibtexparser's parts (strict; else its lenient
+    mode, with the reason), decoded, first name first; None for "others" (BibTeX's et al.)."""
+    lenient = None
+    try:
+        parts = _name_parts(name)
+    except InvalidNameError as exc:
+        parts = parse_single_name_into_parts(name, strict=False)
+        lenient = f"{exc.reason.lower()} in the name '{name}'; read leniently"
+    if parts.last == ["others"] and not (parts.first or parts.von or parts.jr):
+        return None, lenient, []
+    errors: list[str] = []
+    groups = (parts.first, parts.von, parts.last, parts.jr)
+    if any(texcodec.needs_decoding(token) for group in groups for token in group):
+        parts = NameParts(*([_decoded(token, errors) for token in group] for group in groups))
+    return texcodec.collapse(parts.merge_first_name_first), lenient, errors
 
 
 def _attach(notes: list[Note], result: BibFile) -> None:
