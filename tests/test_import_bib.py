@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from hypothesis import strategies as st
 
 from mi_atlas import texcodec
 from mi_atlas.cli import cli
+from mi_atlas.importers import bibread, bibrepair
 from mi_atlas.importers.bibread import (
     BOOKKEEPING,
     BOOKKEEPING_PREFIXES,
@@ -81,7 +83,6 @@ def test_every_fixture_accounts_for_every_entry() -> None:
 
 
 def _entry_starts(text: str):
-    import re
 
     for m in re.finditer(r"@(\w+)\s*[{(]", text):
         if m.group(1).lower() not in {"comment", "string", "preamble"}:
@@ -887,23 +888,53 @@ def test_name_list_split_equals_bibtexparsers_scanner(names: str) -> None:
     assert split_names(names) == slow
 
 
+# What "an entry commented out with %" means, as one line-anchored pattern.
+COMMENTED_ENTRY = re.compile(r"^([ \t]*%[^\n@]*)@(\w+[ \t]*[{(])", re.MULTILINE)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(["%", "@", "misc", "{", "(", " ", "\t", "\n", "x", "é"]), max_size=24)
+)
+def test_commented_out_entries_are_the_lines_the_pattern_finds(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    lines = [text.count("\n", 0, m.start()) + 1 for m in COMMENTED_ENTRY.finditer(text)]
+    hidden, notes = bibrepair._commented_out(text)
+    assert hidden == COMMENTED_ENTRY.sub(r"\1%\2", text)
+    assert [n.line for n in notes] == lines
+
+
 NAME_WORD = st.from_regex(r"[A-ZÉ][a-zé]{0,6}(-[A-Zé][a-z]{0,4})?\.?", fullmatch=True)
 
 
-@settings(max_examples=250, deadline=None)
-@given(
-    st.one_of(
-        st.lists(NAME_WORD, min_size=1, max_size=4).map(" ".join),
-        st.tuples(st.lists(NAME_WORD, min_size=1, max_size=3), st.lists(NAME_WORD, max_size=3)).map(
-            lambda t: " ".join(t[0]) + ", " + " ".join(t[1])
-        ),
-        st.text(alphabet="AbÉé. ,-'\t{}\\", max_size=14),
-    )
+NAMES = st.one_of(
+    st.lists(NAME_WORD, min_size=1, max_size=4).map(" ".join),
+    st.tuples(st.lists(NAME_WORD, min_size=1, max_size=3), st.lists(NAME_WORD, max_size=3)).map(
+        lambda t: " ".join(t[0]) + ", " + " ".join(t[1])
+    ),
+    st.text(alphabet="AbÉé. ,-'’\t\xa0{}\\~$1", max_size=14),
 )
+
+
+@settings(max_examples=250, deadline=None)
+@given(NAMES)
 def test_simple_names_are_split_as_bibtexparser_splits_them(name: str) -> None:
     fast = simple_name_parts(name)
     if fast is not None:
         assert fast == parse_single_name_into_parts(name)
+
+
+@settings(max_examples=250, deadline=None)
+@given(NAMES)
+def test_a_simple_name_reads_as_the_general_path_reads_it(name: str) -> None:
+    """Capitalised names skip bibtexparser's parts and the decoder; they read the same."""
+    assert bibread._person(name) == bibread._parsed_person(name)
+
+
+def test_common_names_take_the_simple_path() -> None:
+    assert simple_name_parts("Arditi, Andy J.").first == ["Andy", "J."]
+    assert simple_name_parts("Jean-Paul O’Neil").last == ["O’Neil"]
+    assert simple_name_parts("van Neumann, John") is None  # a von part: the general parser
 
 
 # -- what an entry implies, reported as inferred --------------------------------------------------

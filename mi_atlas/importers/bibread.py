@@ -71,7 +71,11 @@ _LINKISH = re.compile(r"https?://|\\url\b|www\.", re.IGNORECASE)
 _AND = re.compile(r"([ \r\n\t]+[aA][nN][dD][ \r\n\t]+)")  # BibTeX's whitespace only
 # A word BibTeX can only read as part of a first or last name: capitalised, letters only,
 # with inner dots, apostrophes and hyphens (no von part, no braces, no TeX).
-_CAPITALISED = re.compile(r"[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:[.'’-][^\W\d_]*)*\.?")
+_CAPITALISED = r"[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:[.'’-][^\W\d_]*)*\.?"
+_WORDS = rf"{_CAPITALISED}(?:[ \t\r\n]+{_CAPITALISED})*"
+# "First Last" or "Last, First", separated by what bibtexparser's name parser counts as
+# whitespace (a `~` tie too, but that needs decoding, so it takes the general path).
+_SIMPLE_NAME = re.compile(rf"[ \t\r\n]*({_WORDS})[ \t\r\n]*(?:,[ \t\r\n]*({_WORDS})[ \t\r\n]*)?")
 _TOKEN = re.compile(r"[^\s#{}\"]+")
 _TITLE_IN_RAW = re.compile(r"\btitle\s*=\s*[{\"](.+?)[}\"]\s*,?\s*$", re.IGNORECASE | re.MULTILINE)
 _KEY_IN_RAW = re.compile(r"@\w*\s*[{(]\s*([^\s,{}()]+)")
@@ -169,16 +173,13 @@ def simple_name_parts(name: str) -> NameParts | None:
     """The parts of the commonest names ("Andy Arditi", "Arditi, Andy J.": capitalised
     words, at most one comma) without bibtexparser's general parser, which costs ~15 us a name;
     None for any other name. A property test keeps the two equal."""
-    pieces = name.split(",")
-    if len(pieces) > 2:
+    m = _SIMPLE_NAME.fullmatch(name)
+    if m is None:
         return None
-    groups = [piece.split() for piece in pieces]
-    if not all(_CAPITALISED.fullmatch(token) for group in groups for token in group):
-        return None
-    if len(groups) == 1:
-        return NameParts(first=groups[0][:-1], last=groups[0][-1:]) if groups[0] else None
-    last, first = groups
-    return NameParts(first=first, last=last) if last and first else None
+    if m.group(2) is None:
+        words = m.group(1).split()
+        return NameParts(first=words[:-1], last=words[-1:])
+    return NameParts(first=m.group(2).split(), last=m.group(1).split())
 
 
 def _note(entry: Entry, fld, message: str) -> None:
@@ -524,7 +525,16 @@ def _decoded(value: str, errors: list[str]) -> str:
 
 def _person(name: str) -> tuple[str | None, str | None, list[str]]:
     """How one name of an author list reads: bibtexparser's parts (strict; else its lenient
-    mode, with the reason), decoded, first name first; None for "others" (BibTeX's et al.)."""
+    mode, with the reason), decoded, first name first; None for "others" (BibTeX's et al.).
+    Capitalised words without TeX read as themselves, first name first (a property test
+    keeps this equal to the general path)."""
+    if not texcodec.needs_decoding(name) and (m := _SIMPLE_NAME.fullmatch(name)):
+        first_last = m.group(1) if m.group(2) is None else f"{m.group(2)} {m.group(1)}"
+        return " ".join(first_last.split()), None, []
+    return _parsed_person(name)
+
+
+def _parsed_person(name: str) -> tuple[str | None, str | None, list[str]]:
     lenient = None
     try:
         parts = _name_parts(name)
