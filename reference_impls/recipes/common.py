@@ -172,7 +172,9 @@ def flatten(
     notes: list[str] = []
     for key, value in details.items():
         name = f"{prefix}{key}"
-        if isinstance(value, bool):
+        if isinstance(value, runs.Estimate):  # one value per seed, kept as measured
+            numbers[name] = value
+        elif isinstance(value, bool):
             notes.append(f"{name}: {'yes' if value else 'no'}")
         elif isinstance(value, int | float):
             numbers[name] = runs.Estimate.of(value)

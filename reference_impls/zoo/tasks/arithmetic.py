@@ -13,8 +13,10 @@ locates (Zhang et al. 2024, "Interpreting and Improving Large Language Models in
 Calculation": a few heads carry the operands; fine-tuning them alone improves calculation).
 
 Problems are split once (seeded) into a training split and a held-out split (HELD_OUT_SHARE of
-all 10,000 pairs); the zoo model and every fine-tune see only the training split, and every
-accuracy the recipe reports is measured on held-out problems. No head has a planted role here:
+all 10,000 pairs); the zoo model and every fine-tune see only the training split. The held-out
+problems are split again, once, into a validation half (where the recipe makes every choice,
+e.g. how many heads to fine-tune) and a test half (measured once, after every choice is made;
+the recipe's reported accuracies). No head has a planted role here:
 the ground truth is the task's (what a carry is), not a circuit.
 """
 
@@ -59,6 +61,9 @@ def _split() -> tuple[Tensor, Tensor]:
 
 
 TRAIN, HELD_OUT = _split()
+# HELD_OUT is already in a seeded random order: its first half validates, its second half tests
+VALIDATION, TEST = HELD_OUT[: len(HELD_OUT) // 2], HELD_OUT[len(HELD_OUT) // 2 :]
+SPLITS = {"train": TRAIN, "held-out": HELD_OUT, "validation": VALIDATION, "test": TEST}
 
 
 def has_carry(pairs: Int[Tensor, "n 2"]) -> Bool[Tensor, " n"]:
@@ -81,8 +86,13 @@ def encode(pairs: Int[Tensor, "n 2"]) -> Int[Tensor, "n 10"]:
 
 
 def pool(split: str, carry: bool | None) -> Int[Tensor, "n 2"]:
-    """The pairs of a split ('train' or 'held-out'), optionally only with / without a carry."""
-    pairs = {"train": TRAIN, "held-out": HELD_OUT}[split]
+    """The pairs of a split, optionally only with / without a carry.
+
+    Splits: 'train', 'held-out' (= 'validation' + 'test', in no loss), 'validation', 'test'.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    pairs = SPLITS[split]
     if carry is None:
         return pairs
     return pairs[has_carry(pairs) == carry]
