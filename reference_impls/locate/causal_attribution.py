@@ -34,8 +34,8 @@ from reference_impls import addressing as A
 from reference_impls.addressing import Site
 from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate._batched_patch import DEFAULT_CHUNK, Metric, patch_sweep
-from reference_impls.locate.metrics import AnswerProb, CenteredLogit
-from reference_impls.locate.scores import Scores
+from reference_impls.locate.metrics import AnswerProb
+from reference_impls.locate.scores import Scores, locate_result_over_seeds
 from reference_impls.registry import Outcome, register_method
 
 
@@ -279,69 +279,114 @@ def _scores(values: Tensor, sites: Sequence[Any], method: str, meaning: str, **m
 # ---- `mi-atlas run causal-attribution` --------------------------------------------------------
 
 
-@register_method("causal-attribution", default_model="induction")
+@register_method("causal-attribution", default_model="ioi")
 def demo(model_name: str) -> Outcome:
-    """Patch every head at every position (induction), or trace a fact's MLPs (facts)."""
+    """Patch every head over 5 data seeds (IOI, induction), or trace a fact's MLPs (facts)."""
     from reference_impls import zoo
 
     truth = zoo.ground_truth(model_name)
     if "mlp_layer" in truth:
         return _trace_facts(model_name, truth)
-    if "induction_heads" not in truth:
-        needs = "a model with planted induction heads or a located fact"
+    if "heads" not in truth and "induction_heads" not in truth:
+        needs = "a model with planted IOI or induction heads or a located fact"
         raise _zoo.unsupported("causal-attribution", model_name, needs)
-    run = _zoo.induction(model_name, "causal-attribution")
-    metric = CenteredLogit(run.answer)
-    metric_text = "answer logit minus mean logit at the last position"
-    sites = A.heads(run.model, "out", positions=run.last + 1)
-    scores = activation_patching(run.model, run.clean, run.corrupted, sites, metric)
-    error = attribution_patching_error(run.model, run.clean, run.corrupted, sites, metric)
-    planted = run.induction_heads(pos=run.last)
-    approx = error["approx"].locate_result(
-        setting="attribution patching: one forward and one backward pass, a linear estimate",
+    return _patch_heads(_zoo.head_patching(model_name, "causal-attribution"))
+
+
+def _patch_heads(task: _zoo.HeadPatching) -> Outcome:
+    """Denoising patching of every head (headline), with |effect|, noising and attribution
+    patching beside it, each scored against the planted heads over the data seeds."""
+    model, sites, planted, decoys = task.model, task.sites, task.planted, task.decoys
+    metric_text = task.metric
+
+    def one(seed: int) -> dict[str, Any]:
+        clean, corrupted, metric = task.pair(seed)
+        denoise = activation_patching(model, clean, corrupted, sites, metric)
+        noise = activation_patching(model, clean, corrupted, sites, metric, "noising")
+        error = attribution_patching_error(model, clean, corrupted, sites, metric)
+        effect = denoise.values - denoise.meta["corrupted"]
+        return {
+            "denoising": denoise,
+            "absolute": Scores.flat(
+                effect.abs(), sites, "activation-patching",
+                "|metric change| from patching the clean activation into the corrupted run",
+            ),
+            "noising": Scores.flat(
+                noise.meta["recovered"], sites, "activation-patching",
+                "fraction of the clean-corrupted gap lost when the site's corrupted activation "
+                "is patched into the clean run",
+            ),
+            "attribution": error["approx"],
+            "clean": denoise.meta["clean"],
+            "corrupted": denoise.meta["corrupted"],
+            "margin": denoise.margin(planted),
+            **{f"attribution patching {k}": error[k] for k in ("pearson", "max_abs_error")},
+        }  # fmt: skip
+
+    seeds = _zoo.per_seed(one)
+    numbers = {k: v for k, v in seeds.items() if isinstance(v[0], float)}
+    numbers |= _zoo.decoy_ranks(seeds["denoising"], decoys)
+
+    def variant(key: str, name: str, setting: str) -> Any:
+        return locate_result_over_seeds(
+            seeds[key], setting=setting, metric=metric_text, planted=planted, variant=name,
+            numbers=_zoo.decoy_ranks(seeds[key], decoys),
+        )  # fmt: skip
+
+    result = locate_result_over_seeds(
+        seeds["denoising"],
+        setting=f"denoising: clean head outputs patched into the corrupted run, one site at a "
+        f"time; {task.prompts}; {len(_zoo.SEEDS)} data seeds",
         metric=metric_text,
         planted=planted,
-        variant="attribution patching",
-    )
-    result = scores.locate_result(
-        setting="denoising: clean head outputs patched into the corrupted run, one site at a time",
-        metric=metric_text,
-        planted=planted,
-        numbers={
-            "clean": scores.meta["clean"],
-            "corrupted": scores.meta["corrupted"],
-            "margin": scores.margin(planted),
-            **{
-                f"attribution patching {k}": error[k]
-                for k in ("max_abs_error", "mean_abs_error", "pearson")
-            },
-        },
-        variants=[approx],
-    )
-    return Outcome(result, recovered=result.recovery.recovered)
+        numbers=numbers,
+        variants=[
+            variant("absolute", "absolute effect",
+                    "denoising, ranked by the size of the effect whatever its sign"),
+            variant("noising", "noising",
+                    "noising: corrupted head outputs patched into the clean run, one at a time"),
+            variant("attribution", "attribution patching",
+                    "attribution patching: one forward and one backward pass, a linear estimate"),
+        ],
+        notes=[
+            "scores and recovery are mean ± std over the data seeds; the signed headline ranks "
+            "a head that writes against the answer (a negative name mover) last",
+        ],
+    )  # fmt: skip
+    return Outcome(result, recovered=result.recovery.recovered, seeds=_zoo.SEEDS)
 
 
 def _trace_facts(model_name: str, truth: dict[str, Any]) -> Outcome:
-    """ROME's causal tracing on the facts model: restore each MLP output at each position."""
+    """ROME's causal tracing on the facts model: restore each MLP output at each position; the
+    seeds draw the subject noise (the 100 facts are the prompts)."""
     from reference_impls import zoo
 
     model, task = zoo.load(model_name), zoo.task(model_name)
     tokens, answers = task.query_tokens(), task.answers()
     sites = A.layers(model, "mlp_out", positions=tokens.shape[1])
-    scores = causal_tracing(
-        model, tokens, truth["subject_positions"], sites, AnswerProb(answers), samples=4
-    )
     if truth["mlp_layer"] is None:
         raise _zoo.RegistryError(f"zoo model {model_name!r} has no located fact MLP in its card")
     planted = [A.mlp_out(truth["mlp_layer"], truth["position"])]
-    result = scores.locate_result(
-        setting="causal tracing: subject embeddings noised (3x std), clean MLP outputs restored",
-        metric="probability of the city",
-        planted=planted,
-        numbers={
+
+    def one(seed: int) -> dict[str, Any]:
+        scores = causal_tracing(
+            model, tokens, truth["subject_positions"], sites, AnswerProb(answers), samples=4,
+            seed=seed,
+        )  # fmt: skip
+        return {
+            "scores": scores,
             "clean": scores.meta["clean"],
             "corrupted": scores.meta["corrupted"],
             "margin": scores.margin(planted),
-        },
+        }
+
+    seeds = _zoo.per_seed(one)
+    result = locate_result_over_seeds(
+        seeds.pop("scores"),
+        setting="causal tracing: subject embeddings noised (3x std), clean MLP outputs restored; "
+        f"{len(_zoo.SEEDS)} noise seeds",
+        metric="probability of the city",
+        planted=planted,
+        numbers=seeds,
     )
-    return Outcome(result, recovered=result.recovery.recovered)
+    return Outcome(result, recovered=result.recovery.recovered, seeds=_zoo.SEEDS)

@@ -27,7 +27,6 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from reference_impls import addressing as A
 from reference_impls.addressing import Site
 from reference_impls.locate import _zoo_runs as _zoo
 from reference_impls.locate._batched_patch import (
@@ -37,8 +36,7 @@ from reference_impls.locate._batched_patch import (
     hook_layer,
     run_copies,
 )
-from reference_impls.locate.metrics import CenteredLogit
-from reference_impls.locate.scores import Scores
+from reference_impls.locate.scores import Scores, locate_result_over_seeds
 from reference_impls.registry import Outcome, register_method
 
 
@@ -171,37 +169,46 @@ def _activations_and_gradients(
 # ---- `mi-atlas run gradient-detection` --------------------------------------------------------
 
 
-@register_method("gradient-detection", default_model="induction")
+@register_method("gradient-detection", default_model="induction-deep")
 def demo(model_name: str) -> Outcome:
-    """Integrated gradients and gradient x activation over every head at every position."""
-    run = _zoo.induction(model_name, "gradient-detection")
-    metric = CenteredLogit(run.answer)
-    metric_text = "answer logit minus mean logit at the last position"
-    sites = A.heads(run.model, "out", positions=run.last + 1)
-    ig = integrated_gradients(run.model, run.clean, sites, metric, baseline=run.corrupted)
-    gxa = gradient_x_activation(run.model, run.clean, sites, metric)
-    # the induction circuit at the positions where it acts: induction heads at the last
-    # position, previous-token heads at A_L's first copy (the key the induction heads look for)
-    planted = run.induction_heads(pos=run.last) + run.previous_token_heads(pos=run.length)
-    # completeness: per hook, the attributions sum to the metric's change along the path
-    completeness = {
-        f"{what} {hook}": value
-        for hook, numbers in ig.meta["hooks"].items()
-        for what, value in numbers.items()
-    }
-    result = ig.locate_result(
-        setting="integrated gradients from the corrupted run's head outputs to the clean ones",
-        metric=metric_text,
+    """Integrated gradients and gradient x activation over every head, over 5 data seeds."""
+    task = _zoo.head_patching(model_name, "gradient-detection")
+    sites, planted, decoys = task.sites, task.planted, task.decoys
+
+    def one(seed: int) -> dict[str, Any]:
+        clean, corrupted, metric = task.pair(seed)
+        ig = integrated_gradients(task.model, clean, sites, metric, baseline=corrupted)
+        # completeness: per hook, the attributions sum to the metric's change along the path
+        completeness = {
+            f"{what} {hook}": value
+            for hook, numbers in ig.meta["hooks"].items()
+            for what, value in numbers.items()
+        }
+        return {
+            "ig": ig,
+            "gxa": gradient_x_activation(task.model, clean, sites, metric),
+            "margin": ig.margin(planted),
+            **completeness,
+        }
+
+    seeds = _zoo.per_seed(one)
+    numbers = {k: v for k, v in seeds.items() if isinstance(v[0], float)}
+    result = locate_result_over_seeds(
+        seeds["ig"],
+        setting="integrated gradients from the corrupted run's head outputs to the clean ones; "
+        f"{task.prompts}; {len(_zoo.SEEDS)} data seeds",
+        metric=task.metric,
         planted=planted,
-        numbers={"margin": ig.margin(planted), **completeness},
+        numbers=numbers | _zoo.decoy_ranks(seeds["ig"], decoys),
         variants=[
-            gxa.locate_result(
+            locate_result_over_seeds(
+                seeds["gxa"],
                 setting="gradient x activation at the clean run (one backward pass)",
-                metric=metric_text,
+                metric=task.metric,
                 planted=planted,
-                numbers={"margin": gxa.margin(planted)},
+                numbers=_zoo.decoy_ranks(seeds["gxa"], decoys),
                 variant="gradient x activation",
             )
         ],
     )
-    return Outcome(result, recovered=result.recovery.recovered)
+    return Outcome(result, recovered=result.recovery.recovered, seeds=_zoo.SEEDS)

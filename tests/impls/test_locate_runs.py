@@ -35,37 +35,101 @@ def variant(result, name: str):
     return next(v for v in result.variants if v.variant == name)
 
 
-def test_causal_attribution_ranks_the_induction_heads_first():
+def ranks(recovery, label: str) -> list[float]:
+    return recovery.ranks[label].values
+
+
+def test_causal_attribution_on_ioi_ranks_by_signed_effect_and_misses_the_negative_mover():
     out = run("causal-attribution")
     result = out.result
-    assert out.recovered is True
-    # at the last position the induction heads restore the answer; every other (head, position)
-    # restores at least 0.5 logits less than the weakest of them
-    assert number(result, "margin") >= 0.5
-    assert result.recovery.auroc.mean == 1.0 and result.recovery.k == 4
-    assert number(result, "clean") - number(result, "corrupted") > 5
+    assert out.model.name == "ioi" and out.seeds == [0, 1, 2, 3, 4]
+    headline, absolute = result.recovery, variant(result, "absolute effect").recovery
+    assert headline.auroc.n == 5 and len(headline.ranks) == 6  # every planted IOI head
+    # the S-inhibition head restores the answer alone, first in every seed; the name movers and
+    # the backup follow (ranks 2-4 in every seed)
+    assert ranks(headline, "head_out L1 H0") == [1.0] * 5
+    for label in ("head_out L2 H0", "head_out L2 H1", "head_out L3 H0"):
+        assert max(ranks(headline, label)) <= 4
+    # the failure the signed ranking shows: the negative name mover writes against IO, so it
+    # ranks last of 16 in every seed, and the unneeded duplicate-token head ranks low, so the
+    # AUROC is far from 1 (measured 0.72 ± 0.08) ...
+    assert ranks(headline, "head_out L3 H1") == [16.0] * 5
+    assert 0.6 < headline.auroc.mean < 0.85 and headline.auroc.std > 0
+    assert not out.recovered
+    # ... ranked by the size of the effect it is found (0.99 ± 0.03): the method sees it, the
+    # sign convention hides it
+    assert absolute.auroc.mean > 0.95 and max(ranks(absolute, "head_out L3 H1")) <= 6
+    assert number(result, "clean") > 15 and number(result, "corrupted") < -15
+
+
+def test_causal_attribution_on_induction_deep_the_decoys_outrank_the_previous_token_head():
+    out = run("causal-attribution", "induction-deep")
+    result = out.result
+    prev = "head_out L0 H3 @6"  # the previous-token head where it acts (A_L's first copy)
+    # denoising one head at a time cannot restore through the previous-token head (the value it
+    # points the induction heads at is the corrupted token), so the look-alike induction heads
+    # (the card's decoys L1H0 and L1H3, not needed alone) rank above it: measured AUROC
+    # 0.87 ± 0.17, previous-token head ranked 77 ± 97 of 192
+    assert result.recovery.auroc.mean < 0.95 and result.recovery.auroc.std > 0.05
+    assert max(ranks(result.recovery, "head_out L1 H2 @11")) == 1  # an induction head first
+    for decoy in ("L1 H0", "L1 H3"):
+        decoy_rank = result.numbers[f"rank of decoy head_out {decoy} @11"]
+        assert decoy_rank.n == 5 and decoy_rank.mean < result.recovery.ranks[prev].mean
+    # noising (necessity, as the card's ablations measure) puts the previous-token head first in
+    # every seed, the decoys below every planted site on average
+    noising = variant(result, "noising")
+    assert ranks(noising.recovery, prev) == [1.0] * 5 and noising.recovery.auroc.mean > 0.99
     assert number(result, "attribution patching pearson") > 0.8  # the approximation vs exact
-    assert variant(result, "attribution patching").recovery.auroc.mean > 0.9
+
+
+def test_causal_attribution_on_two_layers_is_the_quick_example():
+    out = run("causal-attribution", "induction")
+    result = out.result
+    # all four layer-1 heads are induction heads: the top four at the last position
+    induction = [r for label, r in result.recovery.ranks.items() if label.endswith("@11")]
+    assert len(induction) == 4 and all(r.mean <= 4 for r in induction)
+    assert result.recovery.auroc.mean > 0.85 and result.recovery.auroc.n == 5
+    assert variant(result, "attribution patching").recovery.auroc.mean > 0.8
 
 
 def test_causal_tracing_finds_the_fact_mlp():
     out = run("causal-attribution", "facts")
     (planted,) = out.truth.planted
-    assert out.recovered is True
+    assert out.recovered is True and out.result.recovery.auroc.n == 5  # 5 noise seeds
     assert list(out.result.recovery.ranks) == [planted.target.label]
     assert out.result.scores[0].target == planted.target
-    assert number(out.result, "margin") >= 0.3  # restores >= 0.3 more probability than any other
+    # restores >= 0.3 more probability than any other site, in every seed
+    assert min(out.result.numbers["margin"].values) >= 0.3
 
 
-def test_gradient_detection_ranks_the_induction_circuit_first():
+def test_gradient_detection_on_induction_deep_integrated_gradients_find_the_circuit():
     out = run("gradient-detection")
-    assert out.recovered is True
-    assert number(out.result, "margin") > 0  # all planted (head, position) sites above the rest
-    hooks = {name.split(" ", 1)[1] for name in out.result.numbers if name.startswith("delta ")}
-    assert hooks
+    result = out.result
+    assert out.model.name == "induction-deep" and result.recovery.auroc.n == 5
+    prev, first = "head_out L0 H3 @6", "head_out L1 H2 @11"
+    # integrated gradients rank the measured circuit above 189 other (head, position) sites in
+    # every seed (AUROC 0.999 ± 0.002), the previous-token head first ...
+    assert min(result.recovery.auroc.values) > 0.99
+    assert ranks(result.recovery, prev) == [1.0] * 5 and ranks(result.recovery, first) == [2.0] * 5
+    # ... but the look-alike induction heads (decoys, not needed alone) come next, and in some
+    # seeds above the weaker induction head L1H1: precision at 3 is 0.87 ± 0.18, not 1
+    decoys = [result.numbers[f"rank of decoy head_out {d} @11"] for d in ("L1 H0", "L1 H3")]
+    assert all(3 <= d.mean <= 6 for d in decoys)
+    assert result.recovery.precision_at_k.mean < 1 and out.recovered is False
+    hooks = {name.split(" ", 1)[1] for name in result.numbers if name.startswith("delta ")}
+    assert len(hooks) == 4
     for hook in hooks:
-        completeness = number(out.result, f"completeness {hook}")
-        assert completeness == pytest.approx(number(out.result, f"delta {hook}"), rel=1e-2)
+        completeness = number(result, f"completeness {hook}")
+        assert completeness == pytest.approx(number(result, f"delta {hook}"), rel=1e-2)
+    # gradient x activation, one backward pass at the clean run, fails here: the previous-token
+    # head ranks near the bottom in every seed and the AUROC is near chance (0.55 ± 0.17)
+    gxa = variant(result, "gradient x activation").recovery
+    assert gxa.auroc.mean < 0.75 and min(ranks(gxa, prev)) > 150
+
+
+def test_gradient_detection_on_two_layers_is_the_quick_example():
+    out = run("gradient-detection", "induction")
+    assert out.recovered is True and out.result.recovery.auroc.values == [1.0] * 5
 
 
 def test_magnitude_analysis_headline_is_lape_and_the_magnitude_variant_finds_the_neurons():

@@ -101,9 +101,9 @@ def test_run_json_prints_exactly_one_document_that_validates():
 def test_run_without_json_prints_a_summary_and_the_command():
     result = CliRunner().invoke(cli, ["run", "causal-attribution"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("causal-attribution on induction (zoo, LlamaForCausalLM)")
-    assert "[induction head]" in result.stdout  # the planted role beside a ranked site
-    assert "reproduce: mi-atlas run causal-attribution --model induction" in result.stdout
+    assert result.stdout.startswith("causal-attribution on ioi (zoo, GPT2LMHeadModel)")
+    assert "[S-inhibition head]" in result.stdout  # the planted role beside a ranked site
+    assert "reproduce: mi-atlas run causal-attribution --model ioi" in result.stdout
 
 
 def test_zoo_check_is_a_typed_check_result():
@@ -195,9 +195,10 @@ def test_planted_sites_are_typed_with_roles_from_the_task(folder):
     assert {"refusal direction", "topic latent", "persona token"} <= roles
     causal = validated((OUT / "causal-attribution.json").read_text(encoding="utf-8"))
     planted = set(causal.result.recovery.ranks)
-    # the demo's planted sites are the task's induction heads, at the position where they act
-    heads = {p.target.label for p in causal.truth.planted if p.role == "induction head"}
-    assert {label.split(" @")[0] for label in planted} == heads
+    # the demo's planted sites are the task's IOI heads, every role (the negative and backup
+    # name movers too), read from the zoo task's ground truth
+    assert planted == {p.target.label for p in causal.truth.planted}
+    assert "negative name mover" in {p.role for p in causal.truth.planted}
 
 
 def test_a_second_all_imports_no_method_and_rewrites_nothing(folder):
