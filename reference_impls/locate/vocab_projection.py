@@ -28,7 +28,7 @@ from torch import Tensor
 
 from reference_impls import addressing as A
 from reference_impls.locate import _zoo_runs as _zoo
-from reference_impls.locate.scores import Scores
+from reference_impls.locate.scores import Scores, locate_result_over_seeds
 from reference_impls.registry import Outcome, register_method
 
 
@@ -149,36 +149,86 @@ def _absolute(pos: int, tokens: Tensor) -> int:
 # ---- `mi-atlas run vocab-projection` ----------------------------------------------------------
 
 
-@register_method("vocab-projection", default_model="induction")
+LENS_PROMPTS = 32  # prompts per data seed for the logit lens
+
+
+@register_method("vocab-projection", default_model="ioi")
 def demo(model_name: str) -> Outcome:
-    """Logit lens on induction prompts, and the copying score of every head's OV circuit."""
-    run = _zoo.induction(model_name, "vocab-projection")
-    lens = logit_lens(run.model, run.clean, run.answer)
-    words = range(3, run.model.cfg.d_vocab)  # the task's words, not <pad> <bos> <unk>
-    copying = copying_scores(run.model, tokens=words)
-    planted = run.induction_heads()
-    induction_layer = min(layer for layer, _ in run.truth["induction_heads"])
-    first_layer = lens.meta["first_layer"]
+    """Copying score of every head's OV circuit (weights), and the logit lens over 5 data seeds."""
+    from reference_impls import zoo
+
+    truth = zoo.ground_truth(model_name)
+    if "heads" in truth:  # IOI: the heads that write a name into the logits are the planted
+        model, task = zoo.load(model_name), zoo.task(model_name)
+        words = [task.IDS[w] for w in task.NAMES]
+        heads = {_zoo.parse_head(label): role for label, role in truth["heads"].items()}
+        planted = [A.head(*h) for h, role in heads.items() if "name mover" in role]
+        unplanted = {f"{role} L{h[0]}H{h[1]}": A.head(*h) for h, role in heads.items()
+                     if "name mover" not in role}  # fmt: skip
+        what, words_text = "IOI prompts (answer: IO)", "the 16 names"
+
+        def prompts(seed: int) -> tuple[Tensor, Tensor]:
+            tokens, io, _ = task.prompts(LENS_PROMPTS, seed=seed)
+            return tokens, io
+    elif "induction_heads" in truth:
+        run = _zoo.induction(model_name, "vocab-projection")
+        model, planted = run.model, run.induction_heads()
+        words = list(range(3, model.cfg.d_vocab))  # the task's words, not <pad> <bos> <unk>
+        unplanted = {f"decoy L{d.layer}H{d.head}": d for d in run.decoys()}
+        what, words_text = "induction prompts", "the task's words"
+
+        def prompts(seed: int) -> tuple[Tensor, Tensor]:
+            clean, _, answer = run.pair(seed)
+            return clean, answer
+    else:
+        raise _zoo.unsupported(
+            "vocab-projection", model_name, "a model with planted IOI or induction heads"
+        )
+    # the OV circuits are weights: no prompts, so the copying score has no data seed (n = 1)
+    copying = copying_scores(model, tokens=words)
+    order = copying.ranking()
+    writer_layer = min(s.layer for s in planted)
+
+    def one(seed: int) -> dict[str, Any]:
+        lens = logit_lens(model, *prompts(seed))
+        first = lens.meta["first_layer"]
+        return {
+            "lens": lens,
+            "first_layer": first,
+            **{f"top1 at layer {i}": v for i, v in enumerate(lens.meta["top1"].tolist())},
+        }
+
+    seeds = _zoo.per_seed(one)
+    firsts = seeds.pop("first_layer")
+    lens_numbers: dict[str, Any] = {k: v for k, v in seeds.items() if k != "lens"}
+    lens_numbers["planted heads' layer"] = float(writer_layer)
+    if None not in firsts:
+        lens_numbers["first layer with the answer on top"] = [float(f) for f in firsts]
     result = copying.locate_result(
-        setting="the OV circuit W_E W_V W_O W_U of every head, over the task's words",
+        setting=f"the OV circuit W_E W_V W_O W_U of every head, over {words_text}",
         metric="the OV circuit's output logits",
         planted=planted,
-        numbers={"margin": copying.margin(planted)},
+        numbers={
+            "margin": copying.margin(planted),
+            **{f"rank of {name}": float(order.index(site) + 1) for name, site in unplanted.items()},
+        },
         variants=[
-            lens.locate_result(
-                setting="logit lens: the residual stream decoded at every layer, induction prompts",
+            locate_result_over_seeds(
+                seeds["lens"],
+                setting=f"logit lens: the residual stream decoded at every layer, {what}; "
+                f"{len(_zoo.SEEDS)} data seeds of {LENS_PROMPTS}",
                 metric="log-probability of the answer",
-                numbers={
-                    **{f"top1 at layer {i}": v for i, v in enumerate(lens.meta["top1"].tolist())},
-                    "induction layer": induction_layer,
-                    **(
-                        {"first layer with the answer on top": first_layer}
-                        if first_layer is not None
-                        else {}
-                    ),
-                },
+                numbers=lens_numbers,
                 variant="logit lens",
             )
         ],
+        notes=[
+            "a copying score above chance says a head's OV circuit raises the token it attends "
+            "to; it cannot tell a name mover from a negative one (whose effect depends on what "
+            "the rest of the model writes)",
+            "the copying score reads weights only (no prompts), so it has no spread over data "
+            "seeds; the logit lens beside it is mean ± std over the seeds",
+        ],
     )
-    return Outcome(result, recovered=result.recovery.recovered and first_layer == induction_layer)
+    recovered = result.recovery.recovered and all(f == writer_layer for f in firsts)
+    return Outcome(result, recovered=recovered, seeds=_zoo.SEEDS)
