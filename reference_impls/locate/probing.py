@@ -26,7 +26,7 @@ from torch import Tensor
 
 from reference_impls import addressing as A
 from reference_impls.locate import _zoo_runs as _zoo
-from reference_impls.locate.scores import Scores
+from reference_impls.locate.scores import Scores, locate_result_over_seeds
 from reference_impls.registry import Outcome, register_method
 
 
@@ -176,49 +176,89 @@ def probe(
 # ---- `mi-atlas run probing` -------------------------------------------------------------------
 
 
-@register_method("probing", default_model="refusal")
+PROMPTS = 200  # trigger and benign prompts each, per data seed
+
+
+@register_method("probing", default_model="refusal-deep")
 def demo(model_name: str) -> Outcome:
-    """Probe "does the prompt hold a trigger word?" from the residual stream at every layer."""
+    """Probe "does the prompt hold a trigger word?" from the residual stream at every layer,
+    over 5 data seeds; on a model with decoy directions, probe their facts too."""
     from reference_impls import zoo
 
     truth = zoo.ground_truth(model_name)
     if "direction" not in truth:
         raise _zoo.unsupported("probing", model_name, "a model with a planted residual direction")
     model, task = zoo.load(model_name), zoo.task(model_name)
-    n = 200
-    tokens = torch.cat([task.prompts(True, n, seed=1), task.prompts(False, n, seed=2)])
-    labels = torch.cat([torch.ones(n), torch.zeros(n)]).long()
     pos = truth["position"]
     sites = [A.resid(layer, pos=pos) for layer in range(model.cfg.n_layers)]
     sites.append(A.resid(model.cfg.n_layers - 1, pos=pos, where="post"))
-    # control task: a random label per word just before the "?" (Hewitt & Liang)
-    scores = probe(model, tokens, labels, sites, types=tokens[:, pos - 1])
-    # the stream carries the trigger from the planted layer on; before it, at "?", it cannot
+    planted_site = A.resid(truth["layer"], pos=pos)
+    # the stream carries the trigger from the planted layer on (the residual keeps d)
     planted = [s for s in sites if s.layer >= truth["layer"]]
-    probes = scores.meta["_probes"]
-    at = sites.index(A.resid(truth["layer"], pos=pos))
-    weight = probes.weight[at, :, 0].float()
+    at = sites.index(planted_site)
     direction = torch.tensor(truth["direction"])
-    cosine = float(torch.nn.functional.cosine_similarity(weight, direction, dim=0))
-    margin = scores.margin(planted)
-    result = scores.locate_result(
-        setting=f"{n} trigger and {n} benign prompts; logistic probes on the residual stream "
-        "at the '?' position",
+    decoys = {name: torch.tensor(v) for name, v in truth.get("decoy_directions", {}).items()}
+
+    def cosine(weight: Tensor, v: Tensor) -> float:
+        return float(torch.nn.functional.cosine_similarity(weight.float(), v, dim=0))
+
+    def one(seed: int) -> dict[str, Any]:
+        tokens = torch.cat(
+            [
+                task.prompts(True, PROMPTS, seed=100 + seed),
+                task.prompts(False, PROMPTS, seed=200 + seed),
+            ]
+        )
+        labels = torch.cat([torch.ones(PROMPTS), torch.zeros(PROMPTS)]).long()
+        # control task: a random label per word just before the "?" (Hewitt & Liang)
+        scores = probe(model, tokens, labels, sites, types=tokens[:, pos - 1], seed=seed)
+        weight = scores.meta["_probes"].weight[at, :, 0]
+        out: dict[str, Any] = {
+            "scores": scores,
+            "selectivity": Scores.flat(
+                scores.meta["selectivity"], sites, method="probing",
+                meaning="probe accuracy minus the accuracy of a probe for random word labels",
+            ),
+            "margin": scores.margin(planted),
+            "probe_cosine_with_planted_direction": cosine(weight, direction),
+        }  # fmt: skip
+        for i, (name, v) in enumerate(decoys.items()):
+            out[f"probe_cosine_with_decoy {name}"] = cosine(weight, v)
+            # the decoy's own fact, probed at the planted site: readable, though never used
+            facts = task.decoy_values(tokens)[:, i].long()
+            read = probe(model, tokens, facts, [planted_site], seed=seed)
+            out[f"accuracy of a probe for decoy {name} at {planted_site}"] = float(read.values[0])
+        return out
+
+    seeds = _zoo.per_seed(one)
+    numbers = {k: v for k, v in seeds.items() if isinstance(v[0], float)}
+    result = locate_result_over_seeds(
+        seeds["scores"],
+        setting=f"{PROMPTS} trigger and {PROMPTS} benign prompts per data seed, "
+        f"{len(_zoo.SEEDS)} seeds; logistic probes on the residual stream at the '?' position",
         metric="held-out accuracy of 'the prompt holds a trigger word'",
         planted=planted,
-        numbers={"margin": margin, "probe_cosine_with_planted_direction": cosine},
+        numbers=numbers,
         variants=[
-            Scores.flat(
-                scores.meta["selectivity"],
-                sites,
-                method="probing",
-                meaning="probe accuracy minus the accuracy of a probe for random word labels",
-            ).locate_result(
+            locate_result_over_seeds(
+                seeds["selectivity"],
                 setting="control task (Hewitt & Liang 2019): a random label per word before '?'",
                 metric="accuracy minus control-task accuracy",
                 planted=planted,
                 variant="selectivity",
             )
         ],
-    )
-    return Outcome(result, recovered=result.recovery.recovered and margin > 0.3 and cosine > 0.5)
+        notes=[
+            "planted: the residual stream at '?' from the card's layer on (the refusal "
+            f"direction is written into {planted_site} and the residual keeps it)",
+            *(
+                ["decoy directions (same norm, orthogonal to d, never used by the model) carry "
+                 "other facts about the prompt; a probe for such a fact reads it as well as the "
+                 "trigger: readable is not used"]
+                if decoys else []
+            ),
+        ],
+    )  # fmt: skip
+    cosines = numbers["probe_cosine_with_planted_direction"]
+    recovered = result.recovery.recovered and min(seeds["margin"]) > 0.3 and min(cosines) > 0.5
+    return Outcome(result, recovered=recovered, seeds=_zoo.SEEDS)

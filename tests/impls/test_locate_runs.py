@@ -148,13 +148,33 @@ def test_magnitude_analysis_headline_is_lape_and_the_magnitude_variant_finds_the
     assert simplified.recovery.auroc.mean >= 0.99
 
 
-def test_probing_reads_the_trigger_from_the_planted_layer_on():
+def test_probing_on_refusal_deep_reads_the_trigger_a_layer_early_and_the_decoys_too():
     out = run("probing")
     result = out.result
+    assert out.model.name == "refusal-deep" and result.recovery.auroc.n == 5
+    # the trigger is perfectly readable at resid_pre L1, one layer before the planted direction:
+    # probing cannot name the layer where refusal is written (AUROC 0.75 in every seed: L1 ties
+    # the planted layers, L0 is below them)
+    scores = {s.target.label: s.score for s in result.scores}
+    assert scores["resid_pre L1 @6"].mean == scores["resid_pre L2 @6"].mean == 1.0
+    assert result.recovery.auroc.values == [0.75] * 5 and out.recovered is False
+    assert scores["resid_pre L0 @6"].mean < 0.6  # "?" alone: chance
+    # the probe at the planted layer points along d, not along the decoys of equal norm ...
+    assert min(result.numbers["probe_cosine_with_planted_direction"].values) > 0.95
+    decoys = [k.split(" ", 1)[1] for k in result.numbers if k.startswith("probe_cosine_with_decoy")]
+    assert len(decoys) == 3
+    for name in decoys:
+        assert abs(number(result, f"probe_cosine_with_decoy {name}")) < 0.1
+        # ... yet a probe for a decoy's own fact reads it as well: readable is not used
+        assert number(result, f"accuracy of a probe for decoy {name} at resid_pre L2 @6") > 0.95
+    assert variant(result, "selectivity").recovery.auroc.n == 5  # the control task, beside it
+
+
+def test_probing_on_two_layers_is_the_quick_example():
+    out = run("probing", "refusal")
     assert out.recovered is True
-    assert number(result, "margin") >= 0.3  # accuracy from the planted layer on vs before it
-    assert number(result, "probe_cosine_with_planted_direction") >= 0.9
-    assert variant(result, "selectivity").scores  # the control task, beside the headline
+    assert min(out.result.numbers["margin"].values) >= 0.3  # from the planted layer on vs before
+    assert number(out.result, "probe_cosine_with_planted_direction") >= 0.9
 
 
 def test_vocab_projection_on_ioi_finds_the_name_movers_but_not_their_sign():
