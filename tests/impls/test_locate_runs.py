@@ -136,6 +136,7 @@ def test_magnitude_analysis_headline_is_lape_and_the_magnitude_variant_finds_the
     out = run("magnitude-analysis")
     headline, simplified = out.result, variant(out.result, "magnitude entropy")
     assert "firing rate" in headline.setting  # Tang et al.'s LAPE is the headline
+    assert out.seeds == [0, 1, 2, 3, 4] and headline.recovery.auroc.n == 5
     # the planted neurons are silenced, not switched off: they fire about as often on the other
     # language, so the firing-rate LAPE misses part of them (a failure the run shows) ...
     firing = [number(headline, f"L{layer} precision at planted") for layer in (0, 1)]
@@ -145,7 +146,9 @@ def test_magnitude_analysis_headline_is_lape_and_the_magnitude_variant_finds_the
     for layer in (0, 1):
         assert number(simplified, f"L{layer} precision at planted") >= 0.95
         assert number(simplified, f"L{layer} language correct") >= 0.95
-    assert simplified.recovery.auroc.mean >= 0.99
+    assert min(simplified.recovery.auroc.values) >= 0.99
+    # firing rate ranks the planted neurons below chance in every seed (0.44 ± 0.005)
+    assert max(headline.recovery.auroc.values) < 0.5
 
 
 def test_probing_on_refusal_deep_reads_the_trigger_a_layer_early_and_the_decoys_too():
