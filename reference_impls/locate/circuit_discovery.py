@@ -566,7 +566,7 @@ def _pad(x: Tensor, groups: int) -> Tensor:
 # ---- `mi-atlas run circuit-discovery` ---------------------------------------------------------
 
 
-SEEDS = (0, 1, 2, 3, 4)  # data seeds of the demo: each draws its own prompt pairs
+SEEDS = _zoo.SEEDS  # data seeds of the demo (every locate demo's): each draws its own prompt pairs
 IG_STEPS = 5  # interpolation steps of the demo's EAP-IG
 RANDOM_DRAWS = 20  # same-size random edge sets per seed, the planted circuit's control
 
