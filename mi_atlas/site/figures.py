@@ -41,6 +41,16 @@ def fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+def fmt_cell(value: float, width: float) -> str:
+    """`fmt(value)`, or one significant digit with a short exponent ("4e-7") where that does not
+    fit a cell `width` px wide (the cell's tooltip keeps the full number)."""
+    shown = fmt(value)
+    if len(shown) * CHAR <= width - 4 or "e" not in shown:
+        return shown
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def _fill(var: str, opacity: float = 1.0) -> str:
     return f'style="fill:var({var});fill-opacity:{max(0.0, min(1.0, opacity)):.3f}"'
 
@@ -142,7 +152,7 @@ def heatmap(grid: Grid, *, fig_id: str, title: str, description: str, unit: str)
                 colour = "var(--md-default-bg-color)" if dark else "currentColor"
                 parts.append(
                     f'<text x="{x + cw / 2:.1f}" y="{y + ch / 2 + 4:.1f}" font-size="{FONT}" '
-                    f'text-anchor="middle" style="fill:{colour}">{text(fmt(value))}</text>'
+                    f'text-anchor="middle" style="fill:{colour}">{text(fmt_cell(value, cw))}</text>'
                 )
             if role:  # drawn after every cell, so no neighbour paints over an outline
                 where = f"planted {role}: {grid.rows[r]} {grid.cols[c]}"
