@@ -57,9 +57,14 @@ _STOPWORDS = {
 }
 
 
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
 def slugify(text: str, max_words: int = 6) -> str:
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    words = [w for w in re.split(r"[^a-z0-9]+", text) if w]
+    if not text.isascii():  # (ASCII text is its own NFKD form)
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = text.lower()
+    words = [w for w in _NON_SLUG.split(text) if w]
     keep = [w for w in words if w not in _STOPWORDS] or words
     return "-".join(keep[:max_words])
 

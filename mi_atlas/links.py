@@ -25,6 +25,12 @@ OPENREVIEW_ID = re.compile(r"^[A-Za-z0-9_-]{8,14}$")
 ACL_ID = re.compile(r"^(?:\d{4}\.[a-z][a-z0-9-]*\.\d+|[A-Z]\d{2}-\d{4})$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]*$|^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 _NON_WORD = re.compile(r"[\W_]+")
+# Compiled once: an import cleans every entry's identifiers (`re.sub` with a pattern string
+# looks its compiled form up again on each call).
+_ARXIV_PREFIX = re.compile(r"^(?:arxiv:)", re.IGNORECASE)
+_ARXIV_VERSION = re.compile(r"v\d+$")
+_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+_TRAILING_SLASHES = re.compile(r"/+$")
 CODE_HOSTS = ("github.com", "gitlab.com", "huggingface.co", "bitbucket.org")
 
 
@@ -43,14 +49,14 @@ class LinkInfo:
 def clean_arxiv(value: str) -> str:
     """'arXiv:2406.11717v2' -> '2406.11717'."""
     value = value.strip()
-    value = re.sub(r"^(?:arxiv:)", "", value, flags=re.IGNORECASE)
-    return re.sub(r"v\d+$", "", value)
+    value = _ARXIV_PREFIX.sub("", value)
+    return _ARXIV_VERSION.sub("", value)
 
 
 def clean_doi(value: str) -> str:
     """'https://doi.org/10.1/X' -> '10.1/X' (DOIs compare case-insensitively)."""
     value = value.strip()
-    value = re.sub(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", "", value, flags=re.IGNORECASE)
+    value = _DOI_PREFIX.sub("", value)
     return value.rstrip(".,;")
 
 
@@ -102,7 +108,7 @@ def normalise_url(url: str) -> str:
         return f"arxiv:{info.arxiv}"
     parts = urlsplit(url.strip())
     host = parts.netloc.lower().removeprefix("www.")
-    path = re.sub(r"/+$", "", parts.path)
+    path = _TRAILING_SLASHES.sub("", parts.path)
     if host == "openreview.net" and info.openreview:
         return f"openreview:{info.openreview}"
     if host == "aclanthology.org":

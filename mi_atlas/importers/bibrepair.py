@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 
 from bibtexparser.library import Library
 from bibtexparser.model import Entry, ImplicitComment, ParsingFailedBlock
@@ -82,8 +83,8 @@ def _commented_out(text: str) -> tuple[str, list[Note]]:
 
 
 def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    starts.extend(m.end() for m in re.finditer("\n", text))
+    starts = [0, *accumulate(len(line) + 1 for line in text.split("\n"))]
+    starts.pop()  # (the start of a line after the end of the text)
     return starts
 
 
@@ -113,7 +114,10 @@ def _offset(block, text: str, starts: list[int]) -> int:
 
 
 def _suspicious(entry: Entry) -> bool:
-    # Only a value holding `=` can hide a second field; most values are skipped at C speed.
+    # Only a value holding `=` can hide a second field. Each field has its own `=`, so an
+    # entry with no more `=` than fields has none in a value (one count at C speed).
+    if entry.raw is not None and entry.raw.count("=") <= len(entry.fields):
+        return False
     return any("=" in field.value for field in entry.fields)
 
 

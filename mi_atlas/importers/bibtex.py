@@ -107,13 +107,22 @@ def _collector_paused():
     """Pause Python's cyclic garbage collector while a file is read: an import keeps every
     entry alive until it is written, and each full collection walks all of them again (a
     third of the time of a 10,000-entry import). Reference counting still frees everything
-    the import drops; the collector runs again afterwards."""
+    the import drops; the collector runs again afterwards.
+
+    Re-enabled as it was, the collector's next young collection would walk every object the
+    import made and keeps (about 18 per entry, 4% of the import's time) only to find them
+    alive; `freeze` and `unfreeze` move them to the oldest generation unwalked, where the
+    next full collection sees them. Skipped when the caller has frozen objects of its own,
+    which `unfreeze` would release."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
