@@ -193,6 +193,7 @@ def _fits(name: str, needs: str) -> bool:
             "heads",
             "induction_heads",
             "mlp_layer",
+            "store",
         ),
         "a model with planted language neurons": ("language_neurons",),
         "a model with a planted residual direction": ("direction",),

@@ -285,7 +285,7 @@ def demo(model_name: str) -> Outcome:
     from reference_impls import zoo
 
     truth = zoo.ground_truth(model_name)
-    if "mlp_layer" in truth:
+    if "mlp_layer" in truth or "store" in truth:
         return _trace_facts(model_name, truth)
     if "heads" not in truth and "induction_heads" not in truth:
         needs = "a model with planted IOI or induction heads or a located fact"
@@ -357,22 +357,39 @@ def _patch_heads(task: _zoo.HeadPatching) -> Outcome:
 
 
 def _trace_facts(model_name: str, truth: dict[str, Any]) -> Outcome:
-    """ROME's causal tracing on the facts model: restore each MLP output at each position; the
-    seeds draw the subject noise (the 100 facts are the prompts)."""
+    """ROME's causal tracing on a facts model: restore each site's clean state at each position;
+    the seeds draw the subject noise (the 100 facts are the prompts).
+
+    `facts` (2 layers): every MLP output against the card's one fact MLP. `facts-deep`: every MLP
+    and head output against its circuit: the store MLPs at the last subject token, the mover and
+    backup mover at the last token and the previous-token head at the last subject token.
+    """
     from reference_impls import zoo
 
     model, task = zoo.load(model_name), zoo.task(model_name)
     tokens, answers = task.query_tokens(), task.answers()
-    sites = A.layers(model, "mlp_out", positions=tokens.shape[1])
-    if truth["mlp_layer"] is None:
-        raise _zoo.RegistryError(f"zoo model {model_name!r} has no located fact MLP in its card")
-    planted = [A.mlp_out(truth["mlp_layer"], truth["position"])]
+    n_pos = tokens.shape[1]
+    sites = A.layers(model, "mlp_out", positions=n_pos)
+    if "store" in truth:
+        store = truth["store"]
+        sites += A.heads(model, "out", positions=n_pos)
+        planted = [A.mlp_out(layer, store["position"]) for layer in store["mlp_layers"]]
+        planted += [A.head(*truth[k], pos=n_pos - 1) for k in ("mover", "backup_mover")]
+        planted.append(A.head(*truth["previous_token_head"], pos=store["position"]))
+        subject = [store["position"] - 1, store["position"]]  # first and last name
+        what, samples = "MLP and head outputs", 2
+    else:
+        if truth["mlp_layer"] is None:
+            raise _zoo.RegistryError(
+                f"zoo model {model_name!r} has no located fact MLP in its card"
+            )
+        planted = [A.mlp_out(truth["mlp_layer"], truth["position"])]
+        subject, what, samples = truth["subject_positions"], "MLP outputs", 4
 
     def one(seed: int) -> dict[str, Any]:
         scores = causal_tracing(
-            model, tokens, truth["subject_positions"], sites, AnswerProb(answers), samples=4,
-            seed=seed,
-        )  # fmt: skip
+            model, tokens, subject, sites, AnswerProb(answers), samples=samples, seed=seed
+        )
         return {
             "scores": scores,
             "clean": scores.meta["clean"],
@@ -383,8 +400,8 @@ def _trace_facts(model_name: str, truth: dict[str, Any]) -> Outcome:
     seeds = _zoo.per_seed(one)
     result = locate_result_over_seeds(
         seeds.pop("scores"),
-        setting="causal tracing: subject embeddings noised (3x std), clean MLP outputs restored; "
-        f"{len(_zoo.SEEDS)} noise seeds",
+        setting=f"causal tracing: subject embeddings noised (3x std, {samples} draws per fact), "
+        f"clean {what} restored one at a time; {len(_zoo.SEEDS)} noise seeds",
         metric="probability of the city",
         planted=planted,
         numbers=seeds,

@@ -92,6 +92,22 @@ def test_causal_attribution_on_two_layers_is_the_quick_example():
     assert variant(result, "attribution patching").recovery.auroc.mean > 0.8
 
 
+def test_causal_tracing_on_facts_deep_finds_the_movers_first_and_one_store_mlp_late():
+    out = run("causal-attribution", "facts-deep")
+    recovery = out.result.recovery
+    assert recovery.k == 5 and recovery.auroc.n == 5
+    # restoring the previous-token head at the last subject token, or either mover at the last
+    # token, brings back most of the city; so does MLP 1 at the subject (ranks 1-4, every seed)
+    for label, rank in [("head_out L0 H0 @4", 1), ("head_out L3 H1 @6", 2),
+                        ("head_out L3 H0 @6", 3), ("mlp_out L1 @4", 4)]:  # fmt: skip
+        assert recovery.ranks[label].values == [float(rank)] * 5
+    # the second store MLP restores little alone (measured rank 6.6 ± 2.2: below unplanted sites
+    # in some seeds), so the run does not claim recovery, though AUROC is 0.998 ± 0.003
+    assert recovery.auroc.mean > 0.99 and max(recovery.ranks["mlp_out L2 @4"].values) > 5
+    assert out.recovered is False and recovery.precision_at_k.mean < 1
+    assert number(out.result, "clean") > 0.99 and number(out.result, "corrupted") < 0.3
+
+
 def test_causal_tracing_finds_the_fact_mlp():
     out = run("causal-attribution", "facts")
     (planted,) = out.truth.planted
