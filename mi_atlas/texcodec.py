@@ -89,9 +89,25 @@ _WALKER_CONTEXT = get_default_latex_context_db()
 
 def collapse(text: str) -> str:
     """Runs of whitespace (newlines, ties decoded to no-break spaces) become one space."""
-    # Most values are one line already; `isprintable` is False for every whitespace
-    # character but the ASCII space, so this C-speed test is exact.
-    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+    # Most values are one line already. For ASCII text (`isascii` reads a flag) the
+    # whitespace `split` knows is the ten characters below, each found at memchr speed;
+    # otherwise `isprintable` is False for every whitespace character but the ASCII space.
+    if text[:1] == " " or text[-1:] == " " or "  " in text:
+        return " ".join(text.split())
+    if text.isascii():
+        if not (
+            "\n" in text
+            or "\t" in text
+            or "\r" in text
+            or "\x0b" in text
+            or "\x0c" in text
+            or "\x1c" in text
+            or "\x1d" in text
+            or "\x1e" in text
+            or "\x1f" in text
+        ):
+            return text
+    elif text.isprintable():
         return text
     return " ".join(text.split())
 
@@ -117,26 +133,25 @@ _TEX_MARKS = ("\\", "{", "}", "$", "~", "--", "``", "''", "!`", "?`")
 
 
 def needs_decoding(value: str) -> bool:
-    """`NEEDS_DECODING.search(value)`, as substring tests (several times faster on long text)."""
+    """`NEEDS_DECODING.search(value)`, as substring tests (several times faster on long text;
+    a pair is looked for only where its second character occurs, found at memchr speed)."""
     return (
         "\\" in value
         or "{" in value
         or "}" in value
         or "$" in value
         or "~" in value
-        or "--" in value
-        or "``" in value
-        or "''" in value
-        or "!`" in value
-        or "?`" in value
+        or ("-" in value and "--" in value)
+        or ("`" in value and ("``" in value or "!`" in value or "?`" in value))
+        or ("'" in value and "''" in value)
     )
 
 
-def _next_mark(text: str, start: int) -> int:
-    """Where the next TeX mark is at or after `start` (-1: none), by C-speed `str.find`s:
+def _next_mark(text: str, start: int, marks: list[str]) -> int:
+    """Where the next of `marks` is at or after `start` (-1: none), by C-speed `str.find`s:
     Python's regex engine costs about 20 ns per character of a long abstract."""
     best = -1
-    for mark in _TEX_MARKS:
+    for mark in marks:
         at = text.find(mark, start, best if best >= 0 else len(text))
         if at >= 0:
             best = at
@@ -156,9 +171,11 @@ def decode(value: str) -> str:
     if not needs_decoding(value):
         return collapse(value)
     text = prepare(value)
+    # The marks the text holds at all (a pair only where its last character occurs).
+    marks = [mark for mark in _TEX_MARKS if mark[-1] in text and mark in text]
     out: list[str] = []
     pos = 0
-    while (mark := _next_mark(text, pos)) >= 0:
+    while (mark := _next_mark(text, pos, marks)) >= 0:
         start = mark
         while start > pos and not text[start - 1].isspace():
             start -= 1  # back to the start of the word holding the mark

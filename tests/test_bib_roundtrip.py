@@ -136,6 +136,14 @@ def test_text_without_tex_decodes_to_itself_without_the_decoder(text: str) -> No
         assert texcodec.collapse(texcodec.DECODER.latex_to_text(texcodec.prepare(text))) == text
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=" a\n\t\x0b\x0c\r\x1c\x1f\x85\xa0\u2028\u200bé\x00-'`!$", max_size=12))
+def test_collapse_and_needs_decoding_equal_their_plain_definitions(text: str) -> None:
+    """Both take shortcuts on long text; they answer what the plain definitions answer."""
+    assert texcodec.collapse(text) == " ".join(text.split())
+    assert texcodec.needs_decoding(text) == bool(texcodec.NEEDS_DECODING.search(text))
+
+
 def test_decoding_leaves_no_cycle_holding_the_callers() -> None:
     """pylatexenc keeps its end-of-text exception in a frame its traceback holds; unbroken,
     that cycle keeps every calling frame (an importer's whole parsed file) alive until the

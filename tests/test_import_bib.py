@@ -888,6 +888,14 @@ def test_name_list_split_equals_bibtexparsers_scanner(names: str) -> None:
     assert split_names(names) == slow
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["{", "}", "\\", "a", " ", '"', "{a}", "\\{"]), max_size=14))
+def test_enclosing_braces_are_removed_as_bibtexparser_removes_them(pieces: list[str]) -> None:
+    value = "".join(pieces)
+    stripped, _ = RemoveEnclosingMiddleware._strip_enclosing(value)
+    assert bibread._unenclosed(value) == stripped
+
+
 # What "an entry commented out with %" means, as one line-anchored pattern.
 COMMENTED_ENTRY = re.compile(r"^([ \t]*%[^\n@]*)@(\w+[ \t]*[{(])", re.MULTILINE)
 
