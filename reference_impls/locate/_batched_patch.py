@@ -8,7 +8,9 @@ same as the unpatched run, so a copy joins the batch only at the entry of that b
 starts with the B unpatched rows (which also give the unpatched metric for free) and, for
 patching, the B rows of the source run (whose activations are patched in on the spot), and at
 each block the copies whose earliest site lies in it are appended as fresh duplicates of the
-unpatched rows. Sites that provably cannot reach the position the metric reads are not run.
+unpatched rows. Sites that provably cannot reach the position the metric reads are not run. On
+a causal model the positions before a copy's earliest patched one are skipped too: its forward
+starts there and attends to the unpatched run's keys/values (`_kv_prefix`).
 
 Rows are group-major: row = group * B + example; group 0 is the unpatched run, then the source
 run if any, then the copies. One general core, `run_copies`, grows the batch and lets hooks
