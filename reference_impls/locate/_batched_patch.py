@@ -357,6 +357,8 @@ def _prefix_sweep(
             chunks = plan_chunks(prefixes, joins, remaining, chunk_size, cost, first_copy)
             try:
                 for chunk in chunks:
+                    if results and not chunk:
+                        continue  # a re-plan after running out of memory: nothing to record
                     sets = [patch_sets[i] for i in chunk]
                     if not results:  # the first forward: full length, records the prefix
                         group_hooks = _where_hooks(sets, source, first_copy)
@@ -397,7 +399,7 @@ def _prefix_sweep(
                         scale = 1 + float(unpatched.abs().max())
                         if not torch.allclose(values[0], unpatched, rtol=1e-4, atol=1e-4 * scale):
                             return None
-                    copies = values[-len(chunk) :]  # (copies, batch): after the fixed groups
+                    copies = values[len(values) - len(chunk) :]  # after the fixed groups
                     for copy, i in enumerate(chunk):
                         results[i] = copies[copy]
                     done = set(chunk)

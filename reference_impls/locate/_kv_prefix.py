@@ -85,7 +85,8 @@ def plan_chunks(
     """Split `order` (copy indices) into forwards; each forward starts at its smallest prefix.
 
     The first forward runs from position 0 whatever its copies' prefixes: it also records the
-    unpatched keys/values and the source activations for the others. Copies are taken in
+    unpatched keys/values and the source activations for the others; when that costs more than
+    it saves, it runs with no copies (the plan then starts with an empty chunk). Copies are taken in
     (prefix, join) order; a forward over copies at offset o costs its fixed overhead, the
     unpatched rows that carry it (`carriers` groups in the first forward, 1 after) over
     (n - o) positions and n_layers blocks, and per copy (n - o) x (n_layers - join)
@@ -102,27 +103,36 @@ def plan_chunks(
     bounds.append(len(ranked))
     layers = cost.n_layers
 
-    def price(lo: int, hi: int) -> tuple[float, list[list[int]]]:
+    def price(lo: int, hi: int, forced: bool) -> tuple[float, list[list[int]]]:
         copies = ranked[bounds[lo] : bounds[hi]]
         chunks = [copies[k : k + chunk_size] for k in range(0, len(copies), chunk_size)]
         total = 0.0
         for n, chunk in enumerate(chunks):
-            first = lo == 0 and n == 0
+            first = forced and lo == 0 and n == 0
             span = cost.n_pos - (0 if first else prefixes[chunk[0]])
             blocks = (carriers if first else 1) * layers
             blocks += sum(layers - max(joins[i], 0) for i in chunk)
             total += cost.fixed + cost.batch * span * blocks
         return total, chunks
 
-    groups = len(bounds) - 1
-    best: list[tuple[float, list[list[int]]]] = [(0.0, [])]
-    for hi in range(1, groups + 1):
-        options = []
-        for lo in range(hi):
-            total, chunks = price(lo, hi)
-            options.append((best[lo][0] + total, best[lo][1] + chunks))
-        best.append(min(options, key=lambda option: option[0]))
-    return [sorted(chunk, key=joins.__getitem__) for chunk in best[groups][1]]
+    def plan(forced: bool) -> tuple[float, list[list[int]]]:
+        groups = len(bounds) - 1
+        best: list[tuple[float, list[list[int]]]] = [(0.0, [])]
+        for hi in range(1, groups + 1):
+            options = []
+            for lo in range(hi):
+                total, chunks = price(lo, hi, forced)
+                options.append((best[lo][0] + total, best[lo][1] + chunks))
+            best.append(min(options, key=lambda option: option[0]))
+        return best[groups]
+
+    # either the first chunk of copies rides in the first (full-length) forward, or that
+    # forward runs alone (an empty first chunk) and every chunk starts at its own prefix
+    with_copies = plan(forced=True)
+    alone = plan(forced=False)
+    alone = (alone[0] + cost.fixed + cost.batch * cost.n_pos * carriers * layers, [[], *alone[1]])
+    chosen = min(with_copies, alone, key=lambda option: option[0])[1]
+    return [sorted(chunk, key=joins.__getitem__) for chunk in chosen]
 
 
 @dataclass(frozen=True)

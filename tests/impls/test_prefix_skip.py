@@ -172,6 +172,23 @@ def test_the_plan_splits_at_prefixes_only_when_a_forward_is_cheap():
     # prefix 3's two copies do not pay for one (the first forward carries two groups)
     assert plan(0.0) == [[0, 2, 1, 3], [4, 5, 6]]
     assert plan(1e9) == [[0, 2, 4, 1, 3, 5, 6]]  # one forward, sorted by joining block
+    # every copy late in the prompt: the first forward records the prefix with no copies in it
+    late = K.plan_chunks([6, 6, 7], [0, 1, 0], range(3), 64, K.ForwardCost(0.0, 8, 8, 2), 2)
+    assert late == [[], [0, 2, 1]]
     assert [
         len(c) for c in K.plan_chunks(prefixes, joins, order, 2, K.ForwardCost(0.0, 8, 8, 2), 2)
     ] == [2, 2, 2, 1]
+
+
+def test_late_sites_alone_give_the_unskipped_scores(case, suffix_forwards, monkeypatch):
+    # no site before position 5: the first forward runs without copies, every copy is shortened
+    model, clean, corrupted, metric = case
+    every_prefix_its_own_forward(monkeypatch)
+    sites = A.layers(model, "resid_pre", positions=range(5, POS))
+    sites += A.heads(model, "out", positions=range(5, POS))
+    sets = [[s] for s in sites]
+    fast = BP.patch_sweep(model, corrupted, sets, clean, metric, reads=-1)
+    full = BP.patch_sweep(model, corrupted, sets, clean, metric, reads=-1, skip_prefix=False)
+    assert suffix_forwards and min(suffix_forwards) >= 5
+    for got, want in zip(fast, full, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
