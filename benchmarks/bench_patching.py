@@ -104,6 +104,7 @@ def compare(
     torch.set_num_threads(threads)
     try:
         model = zoo.load(model_name)
+        pos = min(pos, model.cfg.n_ctx)  # arithmetic's context is 10 tokens
         clean, corrupted, metric = inputs(model, batch, pos)
         sites, tl_function, layout = _sweep(kind, model, pos)
         n = len(sites)
