@@ -142,6 +142,8 @@ def split_names(names: str) -> list[str]:
     if not names:
         return []
     pieces = _AND.split(names)  # name, separator, name, separator, ...
+    if "{" not in names:
+        return pieces[::2]  # no braces: every `and` separates (a stray `}` changes nothing)
     out = [pieces[0]]
     depth = _depth_after(pieces[0], 0)
     for separator, piece in zip(pieces[1::2], pieces[2::2], strict=True):
@@ -493,14 +495,16 @@ class _Reader:
     def names(self, value: str, field_name: str, line: int, notes, errors) -> list[str]:
         """`A and B and others` -> ["A", "B"], decoded and single-spaced, first name first."""
         out = []
+        people = self.people
         for name in split_names(value):
-            person = self.people.get(name)
+            person = people.get(name)
             if person is None:
-                person = self.people[name] = _person(name)
+                person = people[name] = _person(name)
             shown, lenient, failed = person
             if lenient:
                 notes.append(Note(line, field_name, lenient))
-            errors.extend(failed)
+            if failed:
+                errors.extend(failed)
             if shown:
                 out.append(shown)
         return out
