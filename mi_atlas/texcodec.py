@@ -276,6 +276,8 @@ def unescape_verbatim(value: str) -> str:
     r"""A verbatim value (url, doi, eprint) as written by people who escape TeX specials:
     `\url{...}` unwrapped, `\_` -> `_`."""
     value = value.strip()
+    if "\\" not in value:
+        return value  # (most links: nothing to unwrap or unescape)
     if value.startswith("\\url") and (m := _URL_MACRO.fullmatch(value)):
         value = m.group(1)
     return _URL_ESCAPE.sub(r"\1", value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import re
 import tempfile
 import weakref
 from pathlib import Path
@@ -137,11 +138,18 @@ def test_text_without_tex_decodes_to_itself_without_the_decoder(text: str) -> No
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text(alphabet=" a\n\t\x0b\x0c\r\x1c\x1f\x85\xa0\u2028\u200bé\x00-'`!$", max_size=12))
-def test_collapse_and_needs_decoding_equal_their_plain_definitions(text: str) -> None:
-    """Both take shortcuts on long text; they answer what the plain definitions answer."""
+@given(
+    st.text(alphabet=" a\n\t\x0b\x0c\r\x1c\x1f\x85\xa0\u2028\u200bé\x00-'`!$\\{}_url", max_size=12)
+)
+def test_shortcut_text_helpers_equal_their_plain_definitions(text: str) -> None:
+    """collapse, needs_decoding and unescape_verbatim take shortcuts on long text; they
+    answer what the plain definitions answer."""
     assert texcodec.collapse(text) == " ".join(text.split())
     assert texcodec.needs_decoding(text) == bool(texcodec.NEEDS_DECODING.search(text))
+    unwrapped = text.strip()
+    if m := re.fullmatch(r"\\url\{(.*)\}", unwrapped):
+        unwrapped = m.group(1)
+    assert texcodec.unescape_verbatim(text) == re.sub(r"\\([_%&#~$])", r"\1", unwrapped)
 
 
 def test_decoding_leaves_no_cycle_holding_the_callers() -> None:
