@@ -7,8 +7,8 @@ abstracts (some with `%`); month macros; JabRef/Zotero bookkeeping fields. Both 
 same text in the same process; the ratio is import CPU time / `bibtexparser.parse_string` CPU
 time, each the best of 5 alternating runs (target <= 2x). The import decides every entry
 (validated `Paper`s, ids, duplicates) but writes nothing; writing the YAML files is timed
-separately. Measured on the shared 2-core development machine: 1.86x (median of 7 runs,
-1.83-1.91x; 2.73x before the reader made one pass per entry).
+separately. Measured on the shared 2-core development machine: 1.84x (median of 7 runs,
+1.81-1.88x; 2.73x before the reader made one pass per entry).
 
 Usage: .venv/bin/python benchmarks/bench_import_bib.py [N]
 """
