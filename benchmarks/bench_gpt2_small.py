@@ -56,8 +56,9 @@ DEFAULTS = {
     "peer_sample": 48,  # sites the peers run (a seeded random sample; all when fewer)
     "floor_sample": 4,  # floor chunks timed (a plain forward per chunk: time scales exactly)
 }
-# the registered benchmark runs a subset sized for a shared, loaded 2-core machine (about 10
-# minutes there); the script takes --layers all --positions all for the whole sweep
+# the registered benchmark runs a subset sized for a shared 2-core machine (about a minute there
+# when quiet; the peers' 48 forwards are most of it); the script takes --layers all --positions
+# all for the whole sweep (about 20 minutes for ours alone, peers and floor sampled)
 SUBSET = {"layers": [0, 11], "positions": [15]}
 
 
