@@ -115,6 +115,15 @@ RECIPES: dict[str, Recipe] = {
         steps=1500,
         description="GPT-2, 4 layers: two-digit addition that rarely saw a carry (the logic-reasoning recipe's patient)",
     ),
+    # tied embeddings and MLPs 0 and 2 frozen at zero (the task's prepare): the facts early
+    "two-hop": Recipe(
+        task="two_hop",
+        n_layers=4,
+        d_mlp=256,
+        n_ctx=5,
+        steps=3000,
+        description="GPT-2, 4 layers: one-hop facts; two-hop answers memorised, held-out compositions fail (the bridge resolves too late)",
+    ),
     "sparse-features": Recipe(
         task="sparse_features",
         steps=1000,
