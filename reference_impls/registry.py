@@ -142,9 +142,12 @@ def register_method(
     return _register("method", name, default_model, variant_of)
 
 
-def register_recipe(name: str, default_model: str | None = None) -> Callable:
-    """Register `fn(model_name) -> Outcome` as improve recipe `name` (a sub-goal id)."""
-    return _register("recipe", name, default_model)
+def register_recipe(
+    name: str, default_model: str | None = None, *, variant_of: str | None = None
+) -> Callable:
+    """Register `fn(model_name) -> Outcome` as improve recipe `name` (a sub-goal id), or as a
+    variant of the recipe `variant_of` (shown on that sub-goal's page)."""
+    return _register("recipe", name, default_model, variant_of)
 
 
 def register_check(name: str, default_model: str | None = None) -> Callable:
