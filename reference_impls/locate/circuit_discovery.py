@@ -567,34 +567,46 @@ def _pad(x: Tensor, groups: int) -> Tensor:
 
 
 SEEDS = _zoo.SEEDS  # data seeds of the demo (every locate demo's): each draws its own prompt pairs
+PAIRS = _zoo.BATCH  # prompt pairs per seed (16, as every locate demo)
 IG_STEPS = 5  # interpolation steps of the demo's EAP-IG
 RANDOM_DRAWS = 20  # same-size random edge sets per seed, the planted circuit's control
+THRESHOLD = 0.01  # ACDC's KL threshold
 
 
-@register_method("circuit-discovery", default_model="induction")
+@register_method("circuit-discovery", default_model="induction-deep")
 def demo(model_name: str) -> Outcome:
-    """EAP-IG (headline), EAP and ACDC-style pruning on the induction task, over 5 data seeds.
+    """EAP-IG (headline), EAP and ACDC-style pruning on an induction model, over 5 data seeds.
 
-    Each is scored on how it ranks the planted edges (AUROC) and how faithful its top-n edges
-    are (CPR, CMD); the whole planted circuit is compared with same-size random edge sets.
+    Each is scored on how it ranks the planted edges (AUROC, precision at the planted count),
+    how it ranks the planted heads when a head scores the sum of its outgoing edges (node
+    AUROC, the card's look-alike decoys' ranks) and how faithful its top-n edges are (CPR,
+    CMD); the whole planted circuit is compared with same-size random edge sets.
     """
-    run = _zoo.induction(model_name, "circuit-discovery", n=8)
-    threshold = 0.01
+    run = _zoo.induction(model_name, "circuit-discovery", n=PAIRS)
     g = graph(run.model)
     planted = planted_edges(run.model, run.truth, g.edges)
     circuit = planted_circuit(run.model, run.truth)
+    heads = A.heads(run.model, "out")
+    planted_heads = run.induction_heads() + run.previous_token_heads()
+    decoys = run.decoys()
+    look_alikes = [  # the card's look-alike induction heads: their edges are the edge decoys
+        A.head(*_zoo.parse_head(label))
+        for label, kind in run.truth.get("decoys", {}).items()
+        if kind == "induction"
+    ]
+    decoy_edges = planted_edges(run.model, _as_planted(run.truth, look_alikes), g.edges)
     per_method: dict[str, list[Scores]] = {"eap-ig": [], "eap": [], "acdc": []}
     curves: dict[str, list[list[float]]] = {name: [] for name in per_method}
     checks: list[dict[str, bool]] = []
     numbers: dict[str, list[float]] = {}
     sizes = circuit_sizes(len(g.edges))
     for seed in SEEDS:
-        clean, corrupted, answer = _zoo.induction_pair(model_name, n=8, seed=seed)
+        clean, corrupted, answer = _zoo.induction_pair(model_name, n=PAIRS, seed=seed)
         metric = CenteredLogit(answer)
         scores = {
             "eap-ig": eap_ig(run.model, clean, corrupted, metric, steps=IG_STEPS),
             "eap": edge_attribution_patching(run.model, clean, corrupted, metric),
-            "acdc": acdc(run.model, clean, corrupted, threshold),
+            "acdc": acdc(run.model, clean, corrupted, THRESHOLD),
         }
         for name, s in scores.items():
             per_method[name].append(s)
@@ -619,6 +631,12 @@ def demo(model_name: str) -> Outcome:
             numbers.setdefault(key, []).append(value)
 
     def result(name: str, variant: str, setting: str, metric: str, **fields: Any):
+        nodes = [head_scores(s, heads) for s in per_method[name]]
+        fields["numbers"] = {
+            **_zoo.decoy_ranks(per_method[name], decoy_edges),
+            **node_recovery(nodes, planted_heads, decoys),
+            **fields.get("numbers", {}),
+        }
         return locate_result_over_seeds(
             per_method[name], setting=setting, metric=metric, planted=planted, variant=variant,
             faithfulness=runs.faithfulness_curve(sizes, curves[name], len(g.edges)), **fields,
@@ -628,7 +646,7 @@ def demo(model_name: str) -> Outcome:
     passed = {name: all(c[name] for c in checks) for name in checks[0]}
     acdc_result = result(
         "acdc", "ACDC",
-        f"ACDC-style pruning at KL threshold {threshold}; its edges ranked by the KL increase "
+        f"ACDC-style pruning at KL threshold {THRESHOLD}; its edges ranked by the KL increase "
         "of cutting each",
         "KL(full model || circuit) at the last position",
         numbers={
@@ -651,7 +669,7 @@ def demo(model_name: str) -> Outcome:
     headline = result(
         "eap-ig", "",
         f"EAP-IG: input embeddings interpolated from corrupted to clean, {IG_STEPS} steps; "
-        f"{len(SEEDS)} data seeds of 8 prompt pairs",
+        f"{len(SEEDS)} data seeds of {PAIRS} prompt pairs",
         logit,
         numbers={
             "edges_total": float(len(g.edges)),
@@ -670,12 +688,55 @@ def demo(model_name: str) -> Outcome:
         notes=[
             "faithfulness of the top-n edges: (m(circuit) - m(empty)) / (m(full) - m(empty)) on "
             "the centred answer logit, every other edge patched with its corrupted activation",
-            f"random_circuit_faithfulness: {RANDOM_DRAWS} random edge sets of the planted "
-            "circuit's size per seed",
+            f"node scores: each of the {len(heads)} heads scores the sum of its outgoing edges' "
+            "scores, ranked against the planted heads (node AUROC, node precision at k); decoys "
+            "are the card's look-alike heads; an edge decoy is a planted edge's counterpart at a "
+            "look-alike induction head (the previous-token head into its key, it into the "
+            "unembedding)",
+            f"planted_circuit_faithfulness: the {len(circuit)} edges of the planted circuit (the "
+            "planted edges, the embedding into the planted heads' values, the induction heads "
+            "into their layer's MLP and that MLP into the unembedding); "
+            f"random_circuit_faithfulness: {RANDOM_DRAWS} random edge sets of its size per seed",
             "recovered: ACDC's kept circuit passes the structural checks in every seed",
         ],
     )  # fmt: skip
     return Outcome(headline, recovered=all(passed.values()), seeds=SEEDS)
+
+
+def _as_planted(truth: dict[str, Any], heads: Sequence[A.Site]) -> dict[str, Any]:
+    """The card's truth with `heads` (look-alike induction heads) in place of the induction
+    heads: `planted_edges` of it are the edges the look-alikes would have in the circuit."""
+    return {**truth, "induction_heads": [[h.layer, h.head] for h in heads]}
+
+
+def head_scores(scores: Scores, heads: Sequence[A.Site]) -> Scores:
+    """Node scores from edge scores: each head scores the sum of its outgoing edges' scores."""
+    flat = scores.values.reshape(-1)
+    index = {h: i for i, h in enumerate(heads)}
+    values = torch.zeros(len(heads))
+    for edge, value in zip(scores.sites, flat.tolist(), strict=True):
+        if edge.upstream in index:
+            values[index[edge.upstream]] += value
+    return Scores.flat(
+        values, heads, method=scores.method,
+        meaning=f"sum over the head's outgoing edges of: {scores.meaning}",
+    )  # fmt: skip
+
+
+def node_recovery(
+    per_seed: Sequence[Scores], planted: Sequence[A.Site], decoys: Sequence[A.Site]
+) -> dict[str, list[float]]:
+    """Node AUROC, node precision at the planted count, and each planted head's and decoy's
+    1-based rank, one value per seed (for a run document's `numbers`)."""
+    out: dict[str, list[float]] = {"node_auroc": [], "node_precision_at_k": []}
+    for s in per_seed:
+        rec = s.recovery(planted)
+        out["node_auroc"].append(rec.auroc.mean if rec.auroc is not None else float("nan"))
+        out["node_precision_at_k"].append(rec.precision_at_k.mean)
+    for site in planted:
+        out[f"node rank of {site}"] = [float(s.ranking().index(site) + 1) for s in per_seed]
+    out.update({f"node {k}": v for k, v in _zoo.decoy_ranks(per_seed, decoys).items()})
+    return out
 
 
 def planted_circuit(model: Any, truth: dict[str, Any]) -> list[Edge]:

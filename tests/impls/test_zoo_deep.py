@@ -55,6 +55,32 @@ def test_induction_deep_measured_circuit_and_its_look_alikes():
     assert all(alone[f"L{layer}H{h}"] > base - 0.01 for layer in (2, 3) for h in range(4))
 
 
+def test_induction_deep_edges_each_cost_less_than_their_heads_and_the_look_alikes_nothing():
+    _, c = _checked("induction-deep")
+    base, alone, edge = c["accuracy"], c["ablate_alone_accuracy"], c["ablate_edge_accuracy"]
+    # the previous-token head into the stronger induction head's key: measured 1.00 -> 0.84;
+    # into L1H1's key 0.97, less than either head alone (part goes through MLP 0)
+    assert edge["L0H3 -> L1H2 key"] < base - 0.1
+    assert alone["L1H1"] < edge["L0H3 -> L1H1 key"] < base
+    # the induction heads' direct writes into the unembedding matter a little (0.98, 0.96): the
+    # rest of their effect goes through later layers
+    for h in ("L1H1", "L1H2"):
+        assert alone[h] < edge[f"{h} -> unembedding"] < base
+    # the look-alikes' edges, zero-ablated alone, cost nothing
+    for h in ("L1H0", "L1H3"):
+        assert edge[f"L0H3 -> {h} key"] > base - 0.01 and edge[f"{h} -> unembedding"] > base - 0.01
+    # the task module states the four planted edges, each with its own ablation
+    truth = zoo.truth("induction-deep")
+    edges = [p for p in truth.planted if isinstance(p.target, runs.Edge)]
+    assert sorted(p.target.label for p in edges) == [
+        "head_out L0 H3 -> k L1 H1",
+        "head_out L0 H3 -> k L1 H2",
+        "head_out L1 H1 -> resid_post L3",
+        "head_out L1 H2 -> resid_post L3",
+    ]
+    assert all(p.confirmed_by.startswith("zero-ablating the edge") for p in edges)
+
+
 def test_ioi_components_each_do_their_part():
     _, c = _checked("ioi")
     base = c["logit_diff"]
