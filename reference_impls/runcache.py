@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import multiprocessing
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,33 +155,43 @@ class RunFolder:
             ):
                 self.entries[entry.name] = cached
             else:
-                pending = entry.model_copy(update={"key": key, "file": None, "error": None})
+                # the last run's duration, kept to start the longest first (compute_all)
+                seconds = cached.seconds if cached is not None else None
+                pending = entry.model_copy(
+                    update={"key": key, "file": None, "error": None, "seconds": seconds}
+                )
                 self.todo.append(pending)
                 self.entries[entry.name] = pending
         return list(self.todo)
 
     def compute(self, entry: runs.IndexEntry) -> runs.IndexEntry:
-        """Run one runnable (imports torch); write its document atomically, or record its error."""
-        from transformers.utils import logging as hf_logging
-
-        from reference_impls import registry
-
-        hf_logging.disable_progress_bar()  # the caller's bar is the progress; one per run is noise
-        start = time.perf_counter()
-        target = self.out / f"{entry.name}.json"
-        try:
-            doc = registry.run(entry.name, entry.model).model_dump_json()
-        except Exception as exc:  # noqa: BLE001 - one failing run must not stop the others
-            target.unlink(missing_ok=True)  # an older document would be stale
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-            done = entry.model_copy(update={"error": error, "file": None})
-        else:
-            _write(target, doc)
-            done = entry.model_copy(update={"file": target.name, "error": None})
-        done = done.model_copy(update={"seconds": round(time.perf_counter() - start, 2)})
+        """Run one runnable in this process (imports torch) and record how it ended."""
+        done = compute(self.out, entry)
         self.entries[entry.name] = done
         return done
+
+    def compute_all(
+        self, entries: Sequence[runs.IndexEntry], jobs: int = 1
+    ) -> Iterator[runs.IndexEntry]:
+        """Run `entries` in `jobs` worker processes, yielding each as it ends.
+
+        Every run is on one torch thread (`threads.py`), so a second process uses the second
+        core where a second thread would not. The longest runs (by the `seconds` of their last
+        document) start first, so that the last to end is a short one. Workers are spawned, not
+        forked: a forked copy of a process that already holds torch's thread pools can hang.
+        """
+        ordered = sorted(entries, key=lambda e: -(e.seconds or 0.0))
+        if jobs <= 1 or len(ordered) <= 1:
+            for entry in ordered:
+                yield self.compute(entry)
+            return
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(jobs, len(ordered)), mp_context=context) as pool:
+            pending = [pool.submit(compute, self.out, entry) for entry in ordered]
+            for future in as_completed(pending):
+                done = future.result()
+                self.entries[done.name] = done
+                yield done
 
     def finish(self) -> runs.RunIndex:
         """Write `index.json` (every runnable, sorted by kind and name) and return it."""
@@ -192,6 +204,31 @@ class RunFolder:
     @property
     def failed(self) -> list[runs.IndexEntry]:
         return [e for e in self.entries.values() if e.error is not None]
+
+
+def compute(out: Path, entry: runs.IndexEntry) -> runs.IndexEntry:
+    """Run one runnable; write its document atomically to `out`, or record its error.
+
+    Module-level, so that a worker process can run it (`RunFolder.compute_all`).
+    """
+    from transformers.utils import logging as hf_logging
+
+    from reference_impls import registry
+
+    hf_logging.disable_progress_bar()  # the caller's bar is the progress; one per run is noise
+    start = time.perf_counter()
+    target = out / f"{entry.name}.json"
+    try:
+        doc = registry.run(entry.name, entry.model).model_dump_json()
+    except Exception as exc:  # noqa: BLE001 - one failing run must not stop the others
+        target.unlink(missing_ok=True)  # an older document would be stale
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        done = entry.model_copy(update={"error": error, "file": None})
+    else:
+        _write(target, doc)
+        done = entry.model_copy(update={"file": target.name, "error": None})
+    return done.model_copy(update={"seconds": round(time.perf_counter() - start, 2)})
 
 
 def _discover() -> tuple[list[runs.IndexEntry], list[runs.ZooModel], dict[str, str]]:

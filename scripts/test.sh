@@ -11,9 +11,14 @@ set +e
 # The results first (cached by what each run depends on; docs/results.md): the site tests build
 # from this folder, and tests/impls/test_run_documents.py validates it. A failed run is listed
 # and fails the script, after the tests have run.
+# Each run is on one torch thread; by default --all computes as many at once as there are cores
+# (at most 4; --jobs).
 .venv/bin/mi-atlas run --all --out .mi-atlas-cache/runs
 runs=$?
-.venv/bin/python -m pytest "$@"
+# One pytest worker per core (at most 4), whole files to a worker: a module's fixtures (a
+# loaded model, a built site) are made once. Extra arguments still go to pytest; a later -n 0 runs
+# everything in this process.
+.venv/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile "$@"
 status=$?
 set -e
 if [ "$status" = 0 ] && [ "$runs" != 0 ]; then

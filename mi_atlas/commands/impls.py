@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -91,12 +92,20 @@ def list_(as_json: bool) -> None:
     help="Run every method and recipe on its default model into --out (default "
     ".mi-atlas-cache/runs): OUT/NAME.json and OUT/index.json, reusing unchanged documents.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --all: runs computed at once, each in its own process on one thread "
+    "(default: the number of CPU cores, at most 4).",
+)
 @own_model_options
 @json_option
 def run(
     name: str | None,
     model: str | None,
     run_all: bool,
+    jobs: int | None,
     as_json: bool,
     task: Path | None,
     **own: Any,
@@ -112,7 +121,7 @@ def run(
 
     Example: mi-atlas run causal-attribution --model induction --task tasks/induction.yaml --json
 
-    Example: mi-atlas run --all --out .mi-atlas-cache/runs
+    Example: mi-atlas run --all --out .mi-atlas-cache/runs --jobs 2
     """
     if run_all:
         if name or model or as_json or task:
@@ -121,8 +130,10 @@ def run(
                 "--task or --json",
                 code=2,
             )
-        _run_all(own["out_dir"])
+        _run_all(own["out_dir"], jobs or default_jobs())
         return
+    if jobs is not None:
+        fail("--jobs applies to --all only; a single run uses one process", code=2)
     if name is None:
         fail("give a NAME to run (see mi-atlas list), or --all", code=2)
     if task is not None:
@@ -150,7 +161,13 @@ def run(
         click.echo(line)
 
 
-def _run_all(out: Path | None) -> None:
+def default_jobs() -> int:
+    """As many runs at once as the CPU has cores (each run is on one thread), at most 4."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, cores or 1))
+
+
+def _run_all(out: Path | None, jobs: int) -> None:
     """`run --all`: plan from the folder, compute the rest under a progress bar, write the index."""
     _registry()  # the install hint first (finds, imports nothing): keys name torch's version
     from reference_impls.runcache import DEFAULT_OUT, RunFolder
@@ -159,13 +176,14 @@ def _run_all(out: Path | None) -> None:
     todo = folder.plan()
     if todo:
         with click.progressbar(
-            todo,
-            label=f"running {len(todo)} of {len(folder.entries)}",
+            folder.compute_all(todo, jobs),
+            length=len(todo),
+            label=f"running {len(todo)} of {len(folder.entries)} ({jobs} at once)",
             file=sys.stderr,
             item_show_func=lambda e: e.name if e else "",
         ) as bar:
-            for entry in bar:
-                folder.compute(entry)
+            for _ in bar:
+                pass
     index = folder.finish()
     cached = len(index.runs) - len(todo)
     click.echo(

@@ -120,6 +120,8 @@ def test_zoo_check_is_a_typed_check_result():
     [
         (["run"], "give a NAME to run (see mi-atlas list), or --all"),
         (["run", "probing", "--all"], "--all runs every method and recipe on its own model"),
+        (["run", "probing", "--jobs", "2"], "--jobs applies to --all only"),
+        (["run", "--all", "--jobs", "0"], "Invalid value for '--jobs'"),
     ],
 )
 def test_run_usage_errors_exit_2_in_one_line(args, message):
@@ -223,6 +225,23 @@ def test_a_second_all_imports_no_method_and_rewrites_nothing(folder):
     assert after == before
 
 
+def test_runs_computed_in_parallel_processes_equal_the_ones_computed_in_order(folder, tmp_path):
+    out = tmp_path / "runs"
+    shutil.copytree(OUT, out)
+    cheapest = sorted(folder.runs, key=lambda e: e.seconds or 0.0)[:2]
+    for entry in cheapest:
+        (out / entry.file).unlink()  # a missing document is computed again
+    done = subprocess.run(
+        [sys.executable, "-c", "from mi_atlas.cli import cli; cli(['run', '--all', '--out', "
+         f"{str(out)!r}, '--jobs', '2'])"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 computed" in done.stderr and "(2 at once)" in done.stderr
+    for entry in cheapest:
+        assert (out / entry.file).read_bytes() == (OUT / entry.file).read_bytes(), entry.name
+
+
 def test_a_failing_run_writes_no_file_is_named_and_exits_1(folder, tmp_path):
     out = tmp_path / "runs"
     shutil.copytree(OUT, out)
@@ -237,7 +256,8 @@ def test_a_failing_run_writes_no_file_is_named_and_exits_1(folder, tmp_path):
         raise ValueError("the planted heads were not found\nsecond line")
 
     try:
-        result = CliRunner().invoke(cli, ["run", "--all", "--out", str(out)])
+        # one job: the method is registered in this process only, not in a worker's
+        result = CliRunner().invoke(cli, ["run", "--all", "--out", str(out), "--jobs", "1"])
     finally:
         registry._ENTRIES.pop("test-failing")
     assert result.exit_code == 1
