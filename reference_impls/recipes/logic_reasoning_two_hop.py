@@ -192,52 +192,59 @@ def run(model_name: str = "two-hop", seeds: Sequence[int] = SEEDS) -> Outcome:
     def chosen(arm: str) -> str:
         return "; ".join(label(s["arms"][arm]["triple"], n) for s in per_seed)
 
-    headline = runs.Measure(
-        name="test two-hop accuracy (exact match, held-out compositions)",
-        before=before("test"),
-        after=est("located", "test"),
-        control=est("data", "test"),
-        data="held-out test compositions (in no loss, in no choice); back-patch chosen per "
+    def against(
+        name: str, what: str, control: str, data: str, control_what: str = ""
+    ) -> runs.Measure:
+        """The located back-patch on `what` against arm `control` (on `control_what`, or `what`)."""
+        return runs.Measure(
+            name=name,
+            before=before(what),
+            after=est("located", what),
+            control=est(control, control_what or what),
+            data=data,
+        )
+
+    headline = against(
+        "test two-hop accuracy (exact match, held-out compositions)",
+        "test",
+        "data",
+        "held-out test compositions (in no loss, in no choice); back-patch chosen per "
         f"seed on validation: located {chosen('located')}; norm-change control {chosen('data')}",
     )
     collateral = [
-        runs.Measure(
-            name="two-hop accuracy on trained compositions",
-            before=before("trained"),
-            after=est("located", "trained"),
-            control=est("data", "trained"),
-            data="the 192 compositions the model was trained on, back-patched the same way",
+        against(
+            "two-hop accuracy on trained compositions",
+            "trained",
+            "data",
+            "the 192 compositions the model was trained on, back-patched the same way",
         ),
-        runs.Measure(
-            name="one-hop accuracy (filler form)",
-            before=before("one-hop"),
-            after=est("located", "one-hop"),
-            control=est("data", "one-hop"),
-            data="all 96 one-hop facts as `<bos> . e r`, back-patched the same way",
+        against(
+            "one-hop accuracy (filler form)",
+            "one-hop",
+            "data",
+            "all 96 one-hop facts as `<bos> . e r`, back-patched the same way",
         ),
     ]
-    random_measure = runs.Measure(
-        name="test two-hop accuracy against random back-patches",
-        before=before("test"),
-        after=est("located", "test"),
-        control=est("random", "test"),
-        data="held-out test compositions; control: as many random (source, target, position) "
+    random_measure = against(
+        "test two-hop accuracy against random back-patches",
+        "test",
+        "random",
+        "held-out test compositions; control: as many random (source, target, position) "
         f"triples as the method considers, the best on validation: {chosen('random')}",
     )
-    mean_measure = runs.Measure(
-        name="test two-hop accuracy against the mean state patched the same way",
-        before=before("test"),
-        after=est("located", "test"),
-        control=est("located", "mean-state test"),
-        data="held-out test compositions; control: the located back-patch with the source "
+    mean_measure = against(
+        "test two-hop accuracy against the mean state patched the same way",
+        "test",
+        "located",
+        "held-out test compositions; control: the located back-patch with the source "
         "state replaced by its mean over the trained compositions (the same site, no bridge)",
+        control_what="mean-state test",
     )
-    validation = runs.Measure(
-        name="validation two-hop accuracy at the chosen back-patch (the selection criterion)",
-        before=before("validation"),
-        after=est("located", "validation"),
-        control=est("data", "validation"),
-        data="validation compositions (their second hops never in test)",
+    validation = against(
+        "validation two-hop accuracy at the chosen back-patch (the selection criterion)",
+        "validation",
+        "data",
+        "validation compositions (their second hops never in test)",
     )
     numbers: dict[str, Any] = {}
     for pos_name, pos in (("first relation", task.BRIDGE_POS), ("answer", task.ANSWER_POS)):
