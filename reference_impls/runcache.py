@@ -164,12 +164,6 @@ class RunFolder:
                 self.entries[entry.name] = pending
         return list(self.todo)
 
-    def compute(self, entry: runs.IndexEntry) -> runs.IndexEntry:
-        """Run one runnable in this process (imports torch) and record how it ended."""
-        done = compute(self.out, entry)
-        self.entries[entry.name] = done
-        return done
-
     def compute_all(
         self, entries: Sequence[runs.IndexEntry], jobs: int = 1
     ) -> Iterator[runs.IndexEntry]:
@@ -182,16 +176,17 @@ class RunFolder:
         """
         ordered = sorted(entries, key=lambda e: -(e.seconds or 0.0))
         if jobs <= 1 or len(ordered) <= 1:
-            for entry in ordered:
-                yield self.compute(entry)
+            yield from self._recorded(compute(self.out, entry) for entry in ordered)
             return
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(jobs, len(ordered)), mp_context=context) as pool:
             pending = [pool.submit(compute, self.out, entry) for entry in ordered]
-            for future in as_completed(pending):
-                done = future.result()
-                self.entries[done.name] = done
-                yield done
+            yield from self._recorded(future.result() for future in as_completed(pending))
+
+    def _recorded(self, ended: Iterator[runs.IndexEntry]) -> Iterator[runs.IndexEntry]:
+        for done in ended:
+            self.entries[done.name] = done
+            yield done
 
     def finish(self) -> runs.RunIndex:
         """Write `index.json` (every runnable, sorted by kind and name) and return it."""
