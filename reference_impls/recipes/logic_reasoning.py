@@ -12,11 +12,14 @@ largest output norm at the answer positions, a magnitude heuristic) and at rando
 Problems come in three splits (`reference_impls.zoo.tasks.arithmetic`): the training split
 (the zoo model's and every fine-tune's data), validation and test (both in no loss). The one
 choice the recipe makes, how many heads to fine-tune, is made per seed on the validation split
-alone and by the same rule for the method and for both controls: each gets its own k from
-K_GRID, the one with the highest exact-match accuracy on all validation problems (with and
-without a carry; a tie goes to the smaller k). Only then is the test split read, once per
-seed and arm. Collateral: test problems without a carry. Every number is the mean ± std over
-seeds; a seed draws the patching prompts, the fine-tuning set and the random heads.
+alone: the k from K_GRID whose fine-tune of the located heads has the highest exact-match
+accuracy on all validation problems (with and without a carry; a tie goes to the smaller k).
+Both controls fine-tune that same number of heads (same size, the same trainable parameters).
+Every arm is also fine-tuned at every other k, and each control's own best k is chosen on
+validation by the same rule: that comparison, in which a control may take more heads than the
+method, is reported beside the headline, not instead of it. Only then is the test split read.
+Collateral: test problems without a carry. Every number is the mean ± std over seeds; a seed
+draws the patching prompts, the fine-tuning set and the random heads.
 
 This follows Zhang et al. 2024 ("Interpreting and Improving Large Language Models in Arithmetic
 Calculation", ICML): a few attention heads carry the operands, and fine-tuning only them
@@ -125,11 +128,12 @@ def heads_of(k: int) -> str:
 
 
 def one_seed(model: Any, task: Any, seed: int, grid: Sequence[int]) -> dict[str, Any]:
-    """Locate, then for every arm and every k the fine-tune and its accuracies; k chosen per arm.
+    """Locate, then for every arm and every k the fine-tune and its accuracies.
 
-    Returns the patching scores, per arm the heads, accuracies and chosen k, and the heads of
-    each arm at its chosen k. Arms that pick the same heads share one fine-tune (the same data
-    and seed give the same weights).
+    Returns the patching scores, the method's k (chosen on validation) and per arm: the heads
+    and accuracies at every k, at the method's k ("same size") and at the arm's own best k on
+    validation ("own"). Arms that pick the same heads share one fine-tune (the same data and
+    seed give the same weights).
     """
     heads, recovered = locate(model, task, seed)
     ranked = [heads[i] for i in sorted(range(len(heads)), key=lambda i: -recovered[i])]
@@ -149,9 +153,11 @@ def one_seed(model: Any, task: Any, seed: int, grid: Sequence[int]) -> dict[str,
                 with fine_tuned(model, task, sites, seed):
                     done[key] = accuracies(model, task)
             by_k[k], sites_k[k] = done[key], sites
-        k = choose_k(by_k)
-        arms[arm] = {"k": k, "sites": sites_k[k], "by_k": by_k, "chosen": by_k[k]}
-    return {"recovered": recovered, "arms": arms}
+        arms[arm] = {"by_k": by_k, "sites_k": sites_k, "own k": choose_k(by_k)}
+    k = arms["located"]["own k"]
+    for arm in arms.values():
+        arm["same size"], arm["own"] = arm["by_k"][k], arm["by_k"][arm["own k"]]
+    return {"recovered": recovered, "k": k, "arms": arms}
 
 
 def run(model_name: str = "arithmetic", seeds: Sequence[int] = SEEDS, grid=K_GRID) -> Outcome:
@@ -166,50 +172,60 @@ def run(model_name: str = "arithmetic", seeds: Sequence[int] = SEEDS, grid=K_GRI
     with torch.no_grad():
         restored = torch.equal(model(probe), reference)
 
-    def chosen(arm: str, name: str) -> runs.Estimate:
-        return runs.Estimate.of([s["arms"][arm]["chosen"][name] for s in per_seed])
+    def at(arm: str, name: str, where: str = "same size") -> runs.Estimate:
+        """`name` for `arm` at the method's k ("same size") or at the arm's own k ("own")."""
+        return runs.Estimate.of([s["arms"][arm][where][name] for s in per_seed])
 
-    def ks(arm: str) -> list[int]:
-        return [s["arms"][arm]["k"] for s in per_seed]
+    def own_ks(arm: str) -> list[int]:
+        return [s["arms"][arm]["own k"] for s in per_seed]
 
     n = len(seeds)
+    ks = [s["k"] for s in per_seed]
     test_carry_before = runs.Estimate.of([before["test carry"]] * n)
-    selection = f"k chosen per seed on validation from {list(grid)}"
+    selection = f"the method's k chosen per seed on validation from {list(grid)}: {ks}"
     headline = runs.Measure(
         name="test carry accuracy (exact match)",
         before=test_carry_before,
-        after=chosen("located", "test carry"),
-        control=chosen("data", "test carry"),
-        data=f"held-out test carry problems (in no loss, in no choice); {selection}: located "
-        f"{ks('located')}, output-norm control {ks('data')}",
+        after=at("located", "test carry"),
+        control=at("data", "test carry"),
+        data=f"held-out test carry problems (in no loss, in no choice); {selection}; the "
+        "output-norm control fine-tunes as many heads",
     )
     collateral = runs.Measure(
         name="test no-carry accuracy (exact match)",
         before=runs.Estimate.of([before["test no-carry"]] * n),
-        after=chosen("located", "test no-carry"),
-        control=chosen("data", "test no-carry"),
+        after=at("located", "test no-carry"),
+        control=at("data", "test no-carry"),
         data="held-out test problems without a carry (in no loss, in no choice)",
     )
     random_measure = runs.Measure(
         name="test carry accuracy against random heads",
         before=test_carry_before,
-        after=chosen("located", "test carry"),
-        control=chosen("random", "test carry"),
-        data=f"held-out test carry problems; control: the same fine-tune of random other heads, "
-        f"{selection}: {ks('random')}",
+        after=at("located", "test carry"),
+        control=at("random", "test carry"),
+        data="held-out test carry problems; control: the same fine-tune of as many random other "
+        "heads",
+    )
+    own_k = runs.Measure(
+        name="test carry accuracy against the output-norm heads at their own k",
+        before=test_carry_before,
+        after=at("located", "test carry"),
+        control=at("data", "test carry", "own"),
+        data="held-out test carry problems; control: the output-norm heads with their own k "
+        f"chosen on validation by the same rule ({own_ks('data')}), not the method's",
     )
     validation = runs.Measure(
-        name="validation accuracy at the chosen k (the selection criterion)",
+        name="validation accuracy at the method's k (the selection criterion)",
         before=runs.Estimate.of([before["validation"]] * n),
-        after=chosen("located", "validation"),
-        control=chosen("data", "validation"),
+        after=at("located", "validation"),
+        control=at("data", "validation"),
         data="every validation problem, with and without a carry (where k is chosen)",
     )
-    numbers: dict[str, Any] = {}
+    numbers: dict[str, Any] = {"chosen k / located by patching": runs.Estimate.of(ks)}
     for arm, label in ARMS.items():
-        numbers[f"chosen k / {label}"] = runs.Estimate.of(ks(arm))
+        numbers[f"own k on validation / {label}"] = runs.Estimate.of(own_ks(arm))
         for k in grid:
-            for name in ("validation", "test carry"):
+            for name in ("validation", "test carry", "test no-carry"):
                 values = [s["arms"][arm]["by_k"][k][name] for s in per_seed]
                 numbers[f"{name} at k = {k} / {label}"] = runs.Estimate.of(values)
     heads = A.heads(model)
@@ -222,30 +238,30 @@ def run(model_name: str = "arithmetic", seeds: Sequence[int] = SEEDS, grid=K_GRI
         meaning="share of the carry's effect on the tens digit restored by patching the head "
         "(denoising), mean over seeds",
     )
-    first = per_seed[0]["arms"]
+    first, k0 = per_seed[0]["arms"], per_seed[0]["k"]
     result = recipe_result(
         locate="causal-attribution: activation_patching of every head (carry -> no-carry twin)",
         steer="targeted-optimization: fine_tune of the top k heads only, k chosen on validation",
         metric=headline,
         collateral=[collateral],
-        targets=first["located"]["sites"],
+        targets=first["located"]["sites_k"][k0],
         control=runs.Control(
             kind="data-derived-sites",
-            description="the same fine-tune of the k heads with the largest output norm at the "
-            "answer positions (a magnitude statistic, not patching), its own k chosen on "
-            "validation by the same rule",
-            targets=[s.doc() for s in first["data"]["sites"]],
+            description="the same fine-tune of as many heads (the method's k), those with the "
+            "largest output norm at the answer positions (a magnitude statistic, not patching)",
+            targets=[s.doc() for s in first["data"]["sites_k"][k0]],
         ),
         restored=restored,
         details={
             "fine-tune": f"{STEPS} Adam steps of {BATCH} problems, lr {LR}, drawn from "
             f"{N_TRAIN} training-split problems (half with a carry)",
-            "selection": f"per seed and arm, k from {list(grid)} with the highest exact-match "
-            "accuracy on all validation problems (ties to the smaller k); the test split is "
-            "read only at the chosen k",
+            "selection": f"per seed, the k from {list(grid)} whose located fine-tune has the "
+            "highest exact-match accuracy on all validation problems (ties to the smaller k); "
+            "the controls fine-tune as many heads; each control's own k is chosen by the same "
+            "rule for the measure beside the headline",
             **numbers,
         },
-        other=[random_measure, validation],
+        other=[random_measure, own_k, validation],
         located=scores.locate_result(
             setting=f"{N_PATCH} training-split carry problems patched into no-carry twins, per seed",
             metric="logit(tens digit with carry) - logit(without), at the tens digit",
@@ -256,5 +272,5 @@ def run(model_name: str = "arithmetic", seeds: Sequence[int] = SEEDS, grid=K_GRI
 
 @register_recipe("logic-reasoning", default_model="arithmetic")
 def logic_reasoning(model_name: str) -> Outcome:
-    """Repair carries: fine-tune the heads patching locates vs output-norm / random heads, k on validation."""
+    """Repair carries: fine-tune the heads patching locates vs as many output-norm / random heads."""
     return run(model_name)

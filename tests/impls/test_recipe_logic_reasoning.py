@@ -4,10 +4,10 @@ The patient (`arithmetic`) is right without a carry and mostly wrong with one (i
 fast tests check the three-way split, the locate step and, on validation problems the locate
 step never saw, that the located heads are the ones the carry passes through (noising them
 destroys it; the output-norm heads and the 13 other heads destroy less). The slow one runs the
-registered recipe (5 seeds, each arm's head count chosen on validation): the located heads
-repair test carries beyond a random head set by a stated margin, and, as measured
-(docs/recipes.md), the output-norm control, given the same choice of k, does at least as well
-on carries: the test asserts that honestly rather than a lead that does not hold.
+registered recipe (5 seeds, the head count k chosen on validation): the located heads repair
+test carries beyond as many output-norm heads and as many random heads by stated margins, and,
+as measured (docs/recipes.md), the output-norm heads free to take their own k (three) do at
+least as well on carries: the test asserts that too rather than hide it.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def test_the_same_rule_chooses_k_for_every_arm():
 
 
 @pytest.mark.slow
-def test_the_recipe_repairs_test_carries_beyond_random_heads_and_reports_its_choices():
+def test_the_recipe_repairs_test_carries_beyond_same_size_controls_and_reports_its_choices():
     from reference_impls import registry
 
     document = registry.run("logic-reasoning")  # the registered recipe, as `mi-atlas run` runs it
@@ -94,31 +94,37 @@ def test_the_recipe_repairs_test_carries_beyond_random_heads_and_reports_its_cho
     assert document.seeds == [0, 1, 2, 3, 4] and result.metric.after.n == 5
     carry = result.metric
     assert carry.after.mean > carry.before.mean + 0.2  # measured 0.356 -> 0.644 ± 0.022
-    random_heads, validation = result.other  # random heads, own k: measured 0.505 ± 0.049
-    assert random_heads.gain - random_heads.control_gain >= 0.08, random_heads
-    # the output-norm heads, own k on validation (3 in every seed): measured 0.692 ± 0.038.
-    # The method does not beat this control on test carries; the page says so.
+    # as many output-norm heads: measured 0.528 ± 0.058, behind in each of the 5 seeds
     assert result.control.kind == "data-derived-sites"
-    assert carry.control.mean >= carry.after.mean - 0.02, carry
+    assert carry.gain - carry.control_gain >= 0.05, carry
+    assert all(a > c for a, c in zip(carry.after.values, carry.control.values, strict=True))
+    random_heads, own_k, validation = result.other  # as many random heads: measured 0.484
+    assert random_heads.gain - random_heads.control_gain >= 0.08, random_heads
+    # the output-norm heads at their own k on validation (3 in every seed): measured
+    # 0.692 ± 0.038. Given more heads the control repairs more carries; the page says so.
+    assert own_k.control.mean >= own_k.after.mean - 0.02, own_k
     assert carry.control.std > 0 and random_heads.control.std > 0  # spread over the data seeds
-    (no_carry,) = result.collateral  # measured 1.000 -> 0.969 (output-norm heads 0.927)
+    (no_carry,) = result.collateral  # measured 1.000 -> 0.969
     assert no_carry.after.mean >= 0.9, no_carry
     assert result.restored
-    # every arm's k was chosen on validation (the test split read only at it), per seed
+    # k was chosen on the located fine-tune's validation accuracy (test read only there), and
+    # every arm's own k by the same rule
     numbers = result.numbers
+    method_k = numbers["chosen k / located by patching"].values
     for label in lr.ARMS.values():
-        chosen = numbers[f"chosen k / {label}"].values
-        assert len(chosen) == 5 and set(chosen) <= set(lr.K_GRID)
-        for seed, k in enumerate(chosen):
+        own = numbers[f"own k on validation / {label}"].values
+        assert len(own) == 5 and set(own) <= set(lr.K_GRID)
+        for seed, k in enumerate(own):
             by_k = {j: numbers[f"validation at k = {j} / {label}"].values[seed] for j in lr.K_GRID}
             assert by_k[k] == max(by_k.values()) and k == min(j for j in by_k if by_k[j] == by_k[k])
-    located_k = numbers["chosen k / located by patching"].values
-    test_at = [
-        numbers[f"test carry at k = {int(k)} / located by patching"].values[s]
-        for s, k in enumerate(located_k)
-    ]
-    assert test_at == carry.after.values
-    assert validation.after.values == [
-        numbers[f"validation at k = {int(k)} / located by patching"].values[s]
-        for s, k in enumerate(located_k)
-    ]
+    assert method_k == numbers["own k on validation / located by patching"].values
+
+    def at_method_k(name: str, label: str) -> list[float]:
+        return [
+            numbers[f"{name} at k = {int(k)} / {label}"].values[s] for s, k in enumerate(method_k)
+        ]
+
+    assert carry.after.values == at_method_k("test carry", "located by patching")
+    assert carry.control.values == at_method_k("test carry", "largest output norm")
+    assert random_heads.control.values == at_method_k("test carry", "random")
+    assert validation.after.values == at_method_k("validation", "located by patching")
