@@ -7,7 +7,14 @@ French neurons are set to their mean activation on French text. Improve: the mod
 English text in French (its next-word predictions become French words), and the grammar it
 shares across languages survives the switch (the verb it predicts is the correct verb, in
 French). Held fixed: on French input the same steering changes nothing that matters (French
-verb accuracy holds). The control steers as many randomly chosen neurons the same way.
+verb accuracy holds).
+
+Controls, each as many neurons as LAPE finds, switched off the same way: the headline control is
+data-derived, the neurons with the largest mean activation magnitude on the same English text
+(the statistic LAPE is computed from, without asking whether the neuron prefers English: what a
+magnitude heuristic would pick); as many random neurons are measured beside it. Every number is
+the mean ± std over the seeds of `over_seeds`; a seed draws the text LAPE and the magnitude
+control read, and the random neurons.
 
 References:
 - Tang et al. 2024, "Language-Specific Neurons: The Key to Multilingual Capabilities in Large
@@ -57,6 +64,18 @@ def locate_language_neurons(
     return chosen, scores
 
 
+def largest_magnitude_neurons(scores: Any, lang: str, k: int) -> list[A.Site]:
+    """The data-derived control: the k neurons with the largest mean |activation| on `lang`.
+
+    Read from the same statistic LAPE scores (`meta["mean_abs"]`, (site, language), on the very
+    sentences the locate step ran), but ranked by magnitude alone, not by language selectivity.
+    The located neurons are not excluded: a magnitude heuristic may pick them too.
+    """
+    magnitude = scores.meta["mean_abs"][:, scores.meta["conditions"].index(lang)]  # (site,)
+    order = magnitude.argsort(descending=True)[:k].tolist()
+    return [scores.sites[i] for i in order]
+
+
 def switch(model: Any, off: list[A.Site], on: list[A.Site], on_values: dict[A.Site, float]):
     """Switch the `off` neurons to 0 and the `on` neurons to their target activation."""
     values = {**{s: 0.0 for s in off}, **on_values}
@@ -71,7 +90,8 @@ def run(
     task = zoo.task(model_name)
     chosen, scores = locate_language_neurons(model, task, seed=seed)
     located = chosen[remove]
-    control = random_sites(all_neurons(model), located, seed=seed)
+    magnitude = largest_magnitude_neurons(scores, remove, len(located))
+    random = random_sites(all_neurons(model), located, seed=seed)
 
     def steer(sites: list[A.Site]):
         return ablate(model, sites, mode="zero")
@@ -82,7 +102,18 @@ def run(
         f"{hold} language fidelity": (lambda: task.language_fidelity(model, hold), True),
     }
     probe = task.sentences(remove, 8, seed + 30)
-    measures, restored = compare(model, steer, located, [control], metrics, probe)
+    measures, restored = compare(model, steer, located, [magnitude], metrics, probe)
+    randomly, restored_random = compare(model, steer, located, [random], metrics, probe)
+    against_random = [
+        randomly[name].model_copy(
+            update={
+                "name": f"{name} against random neurons",
+                "data": f"control: as many MLP neurons ({len(random)}), drawn at random from "
+                "the others, switched off the same way",
+            }
+        )
+        for name in metrics
+    ]
     truth = zoo.ground_truth(model_name)["language_neurons"]
     planted = [
         A.neuron(int(layer), j)
@@ -97,15 +128,19 @@ def run(
         collateral=[measures[f"{hold} verb accuracy"], measures[f"{hold} language fidelity"]],
         targets=located,
         control=runs.Control(
-            kind="random-sites",
-            description=f"as many MLP neurons ({len(control)}), drawn at random from the others",
-            targets=[s.doc() for s in control],
+            kind="data-derived-sites",
+            description=f"as many MLP neurons ({len(magnitude)}), those with the largest mean "
+            f"|activation| on the same {remove} text (magnitude, not language selectivity), "
+            "switched off the same way",
+            targets=[s.doc() for s in magnitude],
         ),
-        restored=restored,
+        restored=restored and restored_random,
+        other=against_random,
         details={
             "located_per_language": {lang: len(sites) for lang, sites in chosen.items()},
             "overlap_with_planted": _overlap(chosen, truth),
             "switch_attempt": switch_attempt(model, task, chosen, remove, hold, seed),
+            "magnitude_control": _planted_among(magnitude, located, truth),
         },
         located=scores.locate_result(
             setting="sentences of both languages; per neuron the entropy of its mean "
@@ -171,11 +206,24 @@ def _overlap(chosen: dict[str, list[A.Site]], truth: dict[str, Any]) -> dict[str
     return out
 
 
+def _planted_among(
+    sites: list[A.Site], located: list[A.Site], truth: dict[str, Any]
+) -> dict[str, int]:
+    """How many of `sites` are located by LAPE, and how many are planted neurons of each kind."""
+    found = {(s.layer, s.index) for s in sites}
+    out = {"located_by_lape": len(set(sites) & set(located))}
+    for kind in next(iter(truth.values())):  # each language, and "shared"
+        planted = {(int(layer), j) for layer, sets in truth.items() for j in sets[kind]}
+        out[f"planted_{kind}"] = len(found & planted)
+    return out
+
+
 def _recovered(chosen: dict[str, list[A.Site]], truth: dict[str, Any]) -> bool:
     return all(v["precision"] > 0.9 and v["recall"] > 0.5 for v in _overlap(chosen, truth).values())
 
 
 @register_recipe("multilingualism", default_model="bilingual")
 def multilingualism(model_name: str) -> Outcome:
-    """LAPE locates the language neurons; switching English's off removes it and holds French."""
+    """LAPE locates the language neurons; switching English's off removes it and holds French,
+    against as many largest-magnitude neurons (the headline control) and random neurons."""
     return over_seeds(run, model_name)

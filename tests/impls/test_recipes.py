@@ -5,9 +5,10 @@ metric improves by more than the random-site (or random-direction) control does,
 margin; the collateral metrics stay within a stated bound; the model's outputs are bit-for-bit
 restored afterwards; and, where the zoo card plants what the locate step should find, it finds
 it. The margins are well below the measured numbers (docs/recipes.md) and well above what any
-random control reaches. Where a data-derived control wins or ties (persona-role, the bias gap
-of fairness-bias, the last-position ROME edit's efficacy), the test states it and checks what
-the control loses instead, or that it wins.
+random control reaches. Where a data-derived control wins, ties or comes close (persona-role,
+the bias gap of fairness-bias, the last-position ROME edit's efficacy, multilingualism's
+largest-magnitude neurons), the test states it and checks what the control loses instead, or
+that it wins.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from reference_impls.recipes import (
     persona_role,
     safety_reliability,
 )
+from reference_impls.recipes.common import over_seeds
 
 pytestmark = [pytest.mark.impls, pytest.mark.usefixtures("one_thread")]
 
@@ -176,18 +178,35 @@ def test_fine_tuning_the_attributed_neurons_learns_as_full_fine_tuning_does(trai
 
 @pytest.fixture(scope="module")
 def languages():
-    return multilingualism.run()
+    return over_seeds(multilingualism.run, "bilingual")  # 5 seeds, about 1 s each
 
 
 def test_switching_off_the_english_neurons_removes_english_and_holds_french(languages):
-    result = languages.result  # metric: English verb accuracy (chance: 0.25)
+    result = languages.result  # metric: English verb accuracy (chance: 0.25), mean of 5 seeds
     before, after, control = values(result.metric)
-    assert before >= 0.95 and after <= 0.5 and control >= 0.9, result.metric
-    assert beats_control(result.metric, 0.45)
+    # measured: 1.000 -> 0.365 (every seed), largest-|activation| control 0.426 +- 0.004
+    assert before >= 0.95 and after <= 0.5, result.metric
+    assert result.control.kind == "data-derived-sites"
+    # the magnitude heuristic removes most of English too (63 of its 96 neurons are LAPE's):
+    # the honest result is a small lead, 0.06 measured, asserted at half of it
+    assert 0.38 <= control <= 0.5, result.metric
+    assert beats_control(result.metric, 0.03)
     french, fidelity = result.collateral
     assert french.after.mean >= 0.98 and fidelity.after.mean >= 0.98, (french, fidelity)
+    assert french.control.mean >= 0.98, french  # measured 1.000: it spares French as well
+    assert result.numbers["magnitude_control / located_by_lape"].mean >= 48  # measured 63
     assert result.restored and languages.recovered  # LAPE finds the planted neurons
     assert result.located.recovery.auroc.mean >= 0.99
+    assert languages.seeds == (0, 1, 2, 3, 4) and result.metric.control.n == 5
+
+
+def test_random_neurons_leave_english_in_place_and_cost_french(languages):
+    english = other(languages.result, "en verb accuracy against random neurons")
+    before, after, control = values(english)
+    assert control >= 0.9, english  # measured 1.000 in every seed
+    assert beats_control(english, 0.45)  # measured 0.635
+    french = other(languages.result, "fr verb accuracy against random neurons")
+    assert french.control.mean <= 0.95 < french.after.mean, french  # measured 0.829 +- 0.036
 
 
 def test_mi_atlas_run_reports_before_after_control_and_sites():
