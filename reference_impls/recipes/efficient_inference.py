@@ -6,9 +6,13 @@ important is pruned and the rest are re-scored, until the target sparsity is rea
 ranking fails here: the zoo's induction model has redundant heads, each unimportant only while
 its twin is present). Steer: pruning is zero-ablation, which is what deleting the head's
 weights does. Improve: task accuracy at 50% of the heads stays at the dense model's, while
-pruning as many randomly chosen heads (8 random masks, averaged) or the heads with the smallest
-weights (magnitude pruning) loses far more. The zoo's MLP neurons are not a test: zero-ablating
-90% of them at random leaves every zoo task but fact recall at full accuracy.
+pruning as many randomly chosen heads (8 random masks, averaged) loses far more. Two controls
+of the same size are chosen by a statistic that is not the method: the heads with the smallest
+weights (magnitude pruning: a property of the weights alone, so one deterministic number) and
+the heads with the smallest mean output norm on the same prompts the locate step scores (the
+classic data-derived pruning baseline); each is reported as its own measure. The zoo's MLP
+neurons are not a test: zero-ablating 90% of them at random leaves every zoo task but fact
+recall at full accuracy.
 
 References:
 - Michel et al. 2019, "Are Sixteen Heads Really Better than One?": head importance from the
@@ -26,6 +30,7 @@ from typing import Any, Literal
 
 import torch
 
+from mi_atlas import runs
 from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.interventions import weight
@@ -64,6 +69,16 @@ def weight_magnitude(model: Any, site: A.Site) -> float:
         return float(w_in.norm() * w_out.norm())
 
 
+def output_norm(model: Any, site: A.Site, tokens) -> float:
+    """The activation-magnitude score of a head: the norm of what it writes into the residual
+    stream (z @ W_O), mean over every sequence and position of `tokens`."""
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=[site.hook_name])
+        z = site.select(cache[site.hook_name])  # (batch, pos, d_head)
+        w_out = weight(model, f"blocks.{site.layer}.attn.W_O")[site.head]  # (d_head, d_model)
+        return float((z @ w_out).norm(dim=-1).mean())
+
+
 def prune_by_attribution(model: Any, sites: list[A.Site], k: int, tokens, metric) -> list[A.Site]:
     """Prune `k` sites one at a time, each time the one with the smallest |gradient x activation|
     with the sites pruned so far already removed (importance is re-scored after every step,
@@ -85,7 +100,7 @@ def run(
     n_random: int = 8,
     seed: int = 0,
 ) -> Outcome:
-    """Prune `sparsity` of the heads (or neurons) by attribution; compare random and magnitude."""
+    """Prune `sparsity` of the heads by attribution; compare random, magnitude and output norm."""
     model = zoo.load(model_name)
     task = zoo.task(model_name)
     fit = task.training_batch(torch.Generator().manual_seed(seed + 1000), n_fit)
@@ -96,10 +111,16 @@ def run(
     pruned = prune_by_attribution(
         model, sites, k, fit.tokens, masked_logprob(fit.tokens, fit.loss_mask)
     )
-    # controls: `n_random` random masks of the same size (one draw is luck), and magnitude
+    # controls: `n_random` random masks of the same size (one draw is luck), and two statistics
+    # that are not the method, each pruning its k smallest at once: the weights' magnitude, and
+    # (heads only) the output norm on the very prompts the attribution was computed on
     controls = [random_sites(sites, pruned, seed=seed + i, exclude=False) for i in range(n_random)]
     magnitudes = torch.tensor([weight_magnitude(model, s) for s in sites])
     by_magnitude = [sites[i] for i in torch.argsort(magnitudes, stable=True)[:k].tolist()]
+    by_output = None
+    if kind == "heads":
+        norms = torch.tensor([output_norm(model, s, fit.tokens) for s in sites])
+        by_output = [sites[i] for i in torch.argsort(norms, stable=True)[:k].tolist()]
 
     def accuracy() -> float:
         return float(task.evaluate(model)["accuracy"])
@@ -110,17 +131,43 @@ def run(
     measures, restored = compare(
         model, prune, pruned, controls, {"accuracy": (accuracy, True)}, fit.tokens[:8]
     )
-    with prune(by_magnitude):
-        magnitude_accuracy = accuracy()
     random_accuracies = []
     for control in controls:
         with prune(control):
             random_accuracies.append(round(accuracy(), 4))
     m = measures["accuracy"]
+    data = "the task's fixed held-out evaluation set (512 sequences)"
+
+    def against(chosen: list[A.Site], name: str, how: str) -> runs.Measure:
+        """Accuracy before / pruned as located / with the `chosen` control pruned instead."""
+        with prune(chosen):
+            control = runs.Estimate.of(accuracy())
+        return m.model_copy(update={"name": name, "control": control, "data": f"{data}; {how}"})
+
+    others = [
+        against(
+            by_magnitude,
+            f"task accuracy against magnitude pruning ({k} smallest ||W_V||·||W_O||)",
+            "control: the sites with the smallest weight norms; it depends on the weights alone, "
+            "so it is one deterministic number, the same in every seed (its std 0 is no spread)",
+        )
+    ]
+    if by_output is not None:
+        others.append(
+            against(
+                by_output,
+                f"task accuracy against output-norm pruning ({k} smallest mean ||z W_O||)",
+                f"control: the heads with the smallest mean output norm over every position of "
+                f"the seed's {n_fit} fitting sequences (the prompts the attribution scores), "
+                "pruned at once",
+            )
+        )
     result = recipe_result(
         locate="gradient-detection: gradient_x_activation, re-scored after each pruned site",
         steer="amplitude-manipulation: ablate(mode='zero') (pruning)",
-        metric=m.model_copy(update={"name": f"task accuracy with {k}/{len(sites)} {kind} pruned"}),
+        metric=m.model_copy(
+            update={"name": f"task accuracy with {k}/{len(sites)} {kind} pruned", "data": data}
+        ),
         collateral=[],
         targets=pruned,
         control=random_sites_control(controls, f"masks of {k} {kind}"),
@@ -130,9 +177,10 @@ def run(
             "pruned": k,
             "of": len(sites),
             "random_pruning_accuracies": random_accuracies,
-            "magnitude_pruning_accuracy": round(magnitude_accuracy, 4),
             "magnitude_sites": [str(s) for s in by_magnitude],
+            **({"output_norm_sites": [str(s) for s in by_output]} if by_output else {}),
         },
+        other=others,
     )
     return Outcome(result)
 
