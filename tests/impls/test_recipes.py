@@ -179,10 +179,21 @@ def test_fine_tuning_the_attributed_neurons_learns_as_full_fine_tuning_does(trai
     assert before == 0.0 and full == 1.0
     assert after >= full - 0.15, result.metric  # about full fine-tuning's accuracy
     assert result.numbers["fraction_updated"].mean <= 0.05  # with ~2% of the weights
-    assert beats_control(result.metric, 0.15)  # as many random neurons learn less
     (kept,) = result.collateral
     assert kept.after.mean >= 0.95, kept
     assert result.restored and training.recovered  # all in the planted fact MLP
+    # the headline control is data-derived and strong: the 16 neurons of largest mean
+    # |activation| on the same prompts (all in MLP 0 here) learn most new facts too. Seed 0
+    # measured located 1.000 vs 0.875: the lead is two of the 16 answers; asserted: at least one
+    assert result.control.kind == "data-derived-sites"
+    assert result.numbers["largest-activation neurons in MLP 0"].mean >= 14
+    assert 0.6 <= result.metric.control.mean < 1.0, result.metric
+    assert beats_control(result.metric, 1 / 16), result.metric
+    # random neurons, reported beside it, learn far less (measured 0.750; gain margin 0.15)
+    by_random = other(result, "new facts learned (both phrasings) against random neurons")
+    assert by_random.after.mean == after and by_random.control.mean <= 0.8, by_random
+    assert beats_control(by_random, 0.15), by_random
+    assert other(result, "other facts kept against random neurons").control.mean >= 0.95
 
 
 @pytest.fixture(scope="module")
