@@ -7,8 +7,8 @@ restored afterwards; and, where the zoo card plants what the locate step should 
 it. The margins are well below the measured numbers (docs/recipes.md) and well above what any
 random control reaches. Where a data-derived control wins, ties or comes close (persona-role,
 the bias gap of fairness-bias, the last-position ROME edit's efficacy, multilingualism's
-largest-magnitude neurons), the test states it and checks what the control loses instead, or
-that it wins.
+largest-magnitude neurons, efficient-training's largest-activation neurons), the test states it
+and checks what the control loses instead, or that it wins.
 """
 
 from __future__ import annotations
