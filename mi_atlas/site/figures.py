@@ -17,6 +17,7 @@ scrolls them inside their box), so text set at `FONT` px is at least that on any
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -326,7 +327,10 @@ def bars(
     hi = hi if hi > lo else lo + 1.0
     label_w = 14 + CHAR * max((len(b.label) for _, g in groups for b in g), default=6)
     span, bar_h = 300, 16
-    width = max(label_w + span + 110, 14 + CHAR * max((len(n) for n, _ in groups), default=4))
+    width = label_w + span + 110
+    # a measure's name carries what it was measured on and can run to a paragraph: wrapped to
+    # the figure's width rather than widening it (a wide figure is scaled down or clipped)
+    wrap = max(40, int((width - 8) / CHAR))
 
     def x(v: float) -> float:
         return label_w + span * (v - lo) / (hi - lo)
@@ -334,8 +338,10 @@ def bars(
     y = 6.0
     body = []
     for name, group in groups:
-        body.append(_text(4, y + FONT, name, extra=' font-weight="700"'))
-        y += FONT + 8
+        for line in textwrap.wrap(name, wrap) or [""]:
+            body.append(_text(4, y + FONT, line, extra=' font-weight="700"'))
+            y += FONT + 4
+        y += 4
         for bar in group:
             x0, x1 = sorted((x(0.0), x(bar.mean)))
             shown = fmt(bar.mean) + (f" ± {fmt(bar.std)}" if bar.n > 1 else "")

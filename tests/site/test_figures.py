@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from mi_atlas.site import figures
@@ -21,3 +22,20 @@ def test_tiny_values_in_a_heatmap_cell_are_shortened_to_fit_and_kept_in_the_tool
     # no exponent form is wider than a plain 3-digit number such as 0.00651
     assert all(len(c) <= len("0.00651") for c in cells)
     assert "L0 H0&#58; 3.81e-07</title>" in svg and "L1 H2&#58; -7.55e-07</title>" in svg
+
+
+def test_a_long_measure_name_wraps_inside_the_bar_chart_instead_of_widening_it():
+    # a measure's name carries what it was measured on (a recipe's held-out split, its choices):
+    # on one line it widened the figure past the page, which then clipped it
+    bars = [figures.Bar("before", 0.36), figures.Bar("after (located)", 0.64, 0.02, 5, "after")]
+    short = figures.bars([("accuracy", bars)], fig_id="s", title="t", description="d")
+    name = "test carry accuracy (" + "held-out problems in no loss and in no choice; " * 4 + ")"
+    long = figures.bars([(name, bars)], fig_id="l", title="t", description="d")
+
+    def width(svg: str) -> str:
+        return re.search(r'viewBox="0 0 ([\d.]+)', svg).group(1)
+
+    assert width(long) == width(short)
+    lines = [html.unescape(t) for t in re.findall(r'font-weight="700">([^<]*)<', long)]
+    assert len(lines) >= 3 and " ".join(lines) == name
+    assert max(len(line) for line in lines) * figures.CHAR <= float(width(long))
