@@ -1,7 +1,8 @@
 """Efficient training: teach new facts by fine-tuning only the neurons attribution points to.
 
 The task: the zoo's fact model must learn that 8 of its 80 subjects moved to another city (the
-other 72 facts stay). Locate: gradient x activation of the new answers' log-probability over
+other 72 facts stay). The fine-tuning loss restates the moved facts and half of the others;
+the other half is in no loss, and forgetting is measured there. Locate: gradient x activation of the new answers' log-probability over
 every MLP neuron ranks the neurons through which the answer could be changed; on the zoo model
 the top ones are all in the MLP that stores facts (layer 0, at the subject token). Steer:
 fine-tuning updates only those neurons' weights (their W_in column, b_in entry and W_out row:
@@ -10,7 +11,8 @@ as full fine-tuning. Improve: new facts learned within that budget, against two 
 the same size that get the same fine-tune (data, steps, learning rate): the headline one is
 data-derived, the 16 neurons with the largest mean |activation| on the same prompts the locate
 step uses (a magnitude statistic of the same data, no gradient), which can win; the other is
-as many randomly chosen neurons (averaged over several draws), reported beside it.
+as many randomly chosen neurons (averaged over several draws), reported beside it. Collateral:
+the unmoved facts outside the loss, against the same controls and against full fine-tuning.
 
 What the toy shows is speed at equal budget: with enough steps almost any 16 neurons can
 memorise 8 facts. The located ones already respond to the subjects, so gradient flows to them
@@ -69,6 +71,17 @@ def moved_facts(task: Any, n_moved: int, seed: int) -> tuple[torch.Tensor, torch
     return moved, new
 
 
+def held_out_facts(n_facts: int, moved: torch.Tensor, seed: int) -> torch.Tensor:
+    """Half of the facts that do not move (indices), kept out of every fine-tuning loss.
+
+    The loss restates the moved facts and the other half of the unmoved ones (rehearsal, as a
+    fine-tuning set would); forgetting is measured on these, which no fine-tune ever sees.
+    """
+    stay = torch.tensor([i for i in range(n_facts) if i not in set(moved.tolist())])
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    return stay[torch.randperm(len(stay), generator=gen)[: len(stay) // 2]].sort().values
+
+
 def largest_activation_neurons(
     model: Any, tokens: torch.Tensor, neurons: Sequence[Site], k: int
 ) -> list[Site]:
@@ -94,6 +107,9 @@ def run(
     model = zoo.load(model_name)
     task = zoo.task(model_name)
     moved, new = moved_facts(task, n_moved, seed)
+    held_out = held_out_facts(len(new), moved, seed)
+    in_loss = torch.ones(len(new), dtype=torch.bool)
+    in_loss[held_out] = False
     queries = task.query_tokens()  # (n_facts, query length): "<bos> subject lives in"
     direct = queries[:, : task.LAST_SUBJECT_POSITION + 1]  # "<bos> subject"
     neurons = [s for layer in range(A.dims(model).n_layers) for s in A.neurons(model, layer)]
@@ -108,9 +124,9 @@ def run(
     controls = [random_sites(neurons, located, seed=seed + i) for i in range(n_random)]
 
     def loss(step: int) -> torch.Tensor:
-        # the zoo's own training data: every fact (as it now is) in both phrasings
-        lq = torch.nn.functional.cross_entropy(model(queries)[:, -1], new)
-        return lq + torch.nn.functional.cross_entropy(model(direct)[:, -1], new)
+        # the moved facts and half of the others (as they now are), both phrasings
+        lq = torch.nn.functional.cross_entropy(model(queries[in_loss])[:, -1], new[in_loss])
+        return lq + torch.nn.functional.cross_entropy(model(direct[in_loss])[:, -1], new[in_loss])
 
     def trained(sites: Any, lr: float | None = None, n_steps: int | None = None):
         masks = all_weight_masks(model) if sites == "all" else site_weight_masks(model, sites)
@@ -129,13 +145,13 @@ def run(
         return float(torch.cat([recall(queries)[moved], recall(direct)[moved]]).float().mean())
 
     def kept() -> float:
-        others = torch.ones(len(new), dtype=torch.bool)
-        others[moved] = False
-        return float(recall(queries)[others].float().mean())
+        return float(
+            torch.cat([recall(queries)[held_out], recall(direct)[held_out]]).float().mean()
+        )
 
     metrics = {
         "new facts learned (both phrasings)": (learned, True),
-        "other facts kept": (kept, True),
+        "facts outside the loss kept (both phrasings)": (kept, True),
     }
     with torch.no_grad():
         reference = model(queries)
@@ -175,7 +191,10 @@ def run(
         metric=by_largest[learned_name].model_copy(update={"data": data}),
         collateral=[
             by_largest[kept_name].model_copy(
-                update={"data": "the other facts (query phrasing), also in the loss"}
+                update={
+                    "data": f"the {len(held_out)} unmoved facts kept out of every fine-tuning loss "
+                    f"(the other {int(in_loss.sum()) - n_moved} unmoved facts are rehearsed in it)"
+                }
             )
         ],
         targets=located,
@@ -187,7 +206,21 @@ def run(
             targets=[s.doc() for s in largest],
         ),
         restored=restored,
-        other=[by_random[learned_name], by_random[kept_name]],
+        other=[
+            by_random[learned_name],
+            by_random[kept_name],
+            measured(
+                f"{kept_name} against full fine-tuning",
+                by_random[kept_name].before.mean,
+                by_random[kept_name].after.mean,
+                full["kept"],
+            ).model_copy(
+                update={
+                    "data": f"control: every weight fine-tuned on the same loss, {steps} steps at "
+                    "lr 3e-3 (it learns the new facts as well: full_fine_tuning in numbers)"
+                }
+            ),
+        ],
         details={
             "full_fine_tuning": {k: round(v, 4) for k, v in full.items()},
             "parameters_updated": updated,

@@ -179,8 +179,17 @@ def test_fine_tuning_the_attributed_neurons_learns_as_full_fine_tuning_does(trai
     assert before == 0.0 and full == 1.0
     assert after >= full - 0.15, result.metric  # about full fine-tuning's accuracy
     assert result.numbers["fraction_updated"].mean <= 0.05  # with ~2% of the weights
+    # forgetting, on the unmoved facts kept out of every loss: seed 0 measured located 0.958,
+    # largest-activation 0.944, random 0.961, full fine-tuning 0.528 (it relearns only what the
+    # loss restates)
     (kept,) = result.collateral
-    assert kept.after.mean >= 0.95, kept
+    assert kept.name == "facts outside the loss kept (both phrasings)"
+    assert kept.after.mean >= 0.85, kept
+    by_full = other(result, "facts outside the loss kept (both phrasings) against full fine-tuning")
+    assert by_full.control.mean == pytest.approx(
+        result.numbers["full_fine_tuning / kept"].mean, abs=1e-4
+    )
+    assert by_full.after.mean >= by_full.control.mean + 0.2, by_full
     assert result.restored and training.recovered  # all in the planted fact MLP
     # the headline control is data-derived and strong: the 16 neurons of largest mean
     # |activation| on the same prompts (all in MLP 0 here) learn most new facts too. Seed 0
@@ -193,7 +202,10 @@ def test_fine_tuning_the_attributed_neurons_learns_as_full_fine_tuning_does(trai
     by_random = other(result, "new facts learned (both phrasings) against random neurons")
     assert by_random.after.mean == after and by_random.control.mean <= 0.8, by_random
     assert beats_control(by_random, 0.15), by_random
-    assert other(result, "other facts kept against random neurons").control.mean >= 0.95
+    kept_random = other(
+        result, "facts outside the loss kept (both phrasings) against random neurons"
+    )
+    assert kept_random.control.mean >= 0.9, kept_random
 
 
 @pytest.fixture(scope="module")
