@@ -7,6 +7,7 @@ bash scripts/setup.sh impls,test
 bash scripts/ensure-chromium.sh
 .venv/bin/mi-atlas check --papers papers --strict-venues
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 set +e
 # The results first (cached by what each run depends on; docs/results.md): the site tests build
 # from this folder, and tests/impls/test_run_documents.py validates it. A failed run is listed
