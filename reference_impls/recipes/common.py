@@ -41,6 +41,15 @@ def random_sites(
     return [pool[i] for i in order[: len(like)].tolist()]
 
 
+def draw_seed(seed: int, draw: int) -> int:
+    """The seed of recipe seed `seed`'s `draw`-th random control draw.
+
+    Distinct across recipe seeds: with `seed + draw`, seed s's second draw would be seed s+1's
+    first, and the spread over seeds would come from overlapping windows of the same draws.
+    """
+    return 1000 * seed + draw
+
+
 def inner_residual_sites(model: Any, n_pos: int) -> list[Site]:
     """The residual stream entering every block after the first, at every position.
 

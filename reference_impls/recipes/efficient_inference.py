@@ -37,6 +37,7 @@ from reference_impls.interventions import weight
 from reference_impls.locate.gradient_detection import gradient_x_activation
 from reference_impls.recipes.common import (
     compare,
+    draw_seed,
     masked_logprob,
     over_seeds,
     random_sites,
@@ -114,7 +115,9 @@ def run(
     # controls: `n_random` random masks of the same size (one draw is luck), and two statistics
     # that are not the method, each pruning its k smallest at once: the weights' magnitude, and
     # (heads only) the output norm on the very prompts the attribution was computed on
-    controls = [random_sites(sites, pruned, seed=seed + i, exclude=False) for i in range(n_random)]
+    controls = [
+        random_sites(sites, pruned, seed=draw_seed(seed, i), exclude=False) for i in range(n_random)
+    ]
     magnitudes = torch.tensor([weight_magnitude(model, s) for s in sites])
     by_magnitude = [sites[i] for i in torch.argsort(magnitudes, stable=True)[:k].tolist()]
     by_output = None
@@ -144,10 +147,11 @@ def run(
             control = runs.Estimate.of(accuracy())
         return m.model_copy(update={"name": name, "control": control, "data": f"{data}; {how}"})
 
+    norms_of = {"heads": "||W_V||·||W_O||", "neurons": "||W_in||·||W_out||"}
     others = [
         against(
             by_magnitude,
-            f"task accuracy against magnitude pruning ({k} smallest ||W_V||·||W_O||)",
+            f"task accuracy against magnitude pruning ({k} smallest {norms_of[kind]})",
             "control: the sites with the smallest weight norms; it depends on the weights alone, "
             "so it is one deterministic number, the same in every seed (its std 0 is no spread)",
         )
@@ -176,7 +180,11 @@ def run(
             "sparsity": k / len(sites),
             "pruned": k,
             "of": len(sites),
-            "random_pruning_accuracies": random_accuracies,
+            # one seed's single masks, lowest and highest (each seed draws its own masks)
+            "single random mask": {
+                "lowest": min(random_accuracies),
+                "highest": max(random_accuracies),
+            },
             "magnitude_sites": [str(s) for s in by_magnitude],
             **({"output_norm_sites": [str(s) for s in by_output]} if by_output else {}),
         },

@@ -2,9 +2,10 @@
 
 The task: the zoo's fact model must learn that 8 of its 80 subjects moved to another city (the
 other 72 facts stay). The fine-tuning loss restates the moved facts and half of the others;
-the other half is in no loss, and forgetting is measured there. Locate: gradient x activation of the new answers' log-probability over
-every MLP neuron ranks the neurons through which the answer could be changed; on the zoo model
-the top ones are all in the MLP that stores facts (layer 0, at the subject token). Steer:
+the other half is in no loss, and forgetting is measured there. Locate: gradient x activation
+of the new answers' log-probability over every MLP neuron ranks the neurons through which the
+answer could be changed; on the zoo model the top ones are all in the MLP that stores facts
+(layer 0, at the subject token). Steer:
 fine-tuning updates only those neurons' weights (their W_in column, b_in entry and W_out row:
 about 2% of the model's parameters), with the same data and the same budget of optimiser steps
 as full fine-tuning. Improve: new facts learned within that budget, against two controls of
@@ -12,7 +13,8 @@ the same size that get the same fine-tune (data, steps, learning rate): the head
 data-derived, the 16 neurons with the largest mean |activation| on the same prompts the locate
 step uses (a magnitude statistic of the same data, no gradient), which can win; the other is
 as many randomly chosen neurons (averaged over several draws), reported beside it. Collateral:
-the unmoved facts outside the loss, against the same controls and against full fine-tuning.
+the unmoved facts outside the loss, against the same controls and against full fine-tuning at
+the fewest steps that learn the new facts as well (its forgetting grows with its budget).
 
 What the toy shows is speed at equal budget: with enough steps almost any 16 neurons can
 memorise 8 facts. The located ones already respond to the subjects, so gradient flows to them
@@ -42,6 +44,7 @@ from reference_impls.locate.gradient_detection import gradient_x_activation
 from reference_impls.locate.metrics import AnswerLogProb
 from reference_impls.recipes.common import (
     compare,
+    draw_seed,
     measured,
     over_seeds,
     random_sites,
@@ -56,6 +59,8 @@ from reference_impls.steer.targeted_optimization import (
     n_updated,
     site_weight_masks,
 )
+
+FULL_STEPS = (5, 10, 20, 30)  # full fine-tuning's budgets, for its forgetting at a fair budget
 
 
 def moved_facts(task: Any, n_moved: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +126,7 @@ def run(
     ]
     # controls of the same size: the largest mean |activation| on the same prompts, and random
     largest = largest_activation_neurons(model, queries[moved], neurons, n_neurons)
-    controls = [random_sites(neurons, located, seed=seed + i) for i in range(n_random)]
+    controls = [random_sites(neurons, located, seed=draw_seed(seed, i)) for i in range(n_random)]
 
     def loss(step: int) -> torch.Tensor:
         # the moved facts and half of the others (as they now are), both phrasings
@@ -173,6 +178,16 @@ def run(
         )
     with trained("all"):
         full = {"learned": learned(), "kept": kept()}
+    # Full fine-tuning learns the new facts within a few steps at its rate and then keeps
+    # training on a loss that restates only half of the other facts, so its forgetting depends
+    # on the budget. Its fair budget: the fewest steps that learn the new facts as well as the
+    # located neurons do (a rule that reads only the moved facts, never the held-out ones).
+    by_steps = {}
+    for n in FULL_STEPS:
+        with trained("all", 3e-3, n):
+            by_steps[n] = {"learned": learned(), "kept": kept()}
+    target = by_largest["new facts learned (both phrasings)"].after.mean
+    budget = min((n for n in FULL_STEPS if by_steps[n]["learned"] >= target), default=steps)
     planted_layer = zoo.ground_truth(model_name)["mlp_layer"]
     total = n_parameters(model)
     updated = n_updated(site_weight_masks(model, located))
@@ -202,7 +217,8 @@ def run(
             kind="data-derived-sites",
             description=f"the same fine-tune of the {n_neurons} MLP neurons with the largest "
             f"mean |activation| over the {n_moved} moved facts' queries, every position (a "
-            "magnitude statistic of the prompts the locate step uses, no gradient)",
+            "magnitude statistic of the prompts the locate step uses, no gradient; located "
+            "neurons are not excluded, how many it shares is in numbers)",
             targets=[s.doc() for s in largest],
         ),
         restored=restored,
@@ -213,16 +229,21 @@ def run(
                 f"{kept_name} against full fine-tuning",
                 by_random[kept_name].before.mean,
                 by_random[kept_name].after.mean,
-                full["kept"],
+                by_steps.get(budget, full)["kept"],
             ).model_copy(
                 update={
-                    "data": f"control: every weight fine-tuned on the same loss, {steps} steps at "
-                    "lr 3e-3 (it learns the new facts as well: full_fine_tuning in numbers)"
+                    "data": "control: every weight fine-tuned on the same loss at lr 3e-3 for "
+                    f"the fewest steps of {list(FULL_STEPS)} that learn the new facts as well as "
+                    "the located neurons (full fine-tuning budget in numbers)"
                 }
             ),
         ],
         details={
             "full_fine_tuning": {k: round(v, 4) for k, v in full.items()},
+            "full fine-tuning budget (steps)": budget,
+            "full fine-tuning at lr 3e-3": {
+                f"{n} steps": {k: round(v, 4) for k, v in by_steps[n].items()} for n in FULL_STEPS
+            },
             "parameters_updated": updated,
             "parameters_total": total,
             "fraction_updated": round(updated / total, 4),

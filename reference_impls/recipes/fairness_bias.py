@@ -41,6 +41,7 @@ from reference_impls.locate.causal_attribution import activation_patching
 from reference_impls.locate.metrics import LogitDiff
 from reference_impls.recipes.common import (
     compare,
+    draw_seed,
     inner_residual_sites,
     over_seeds,
     recipe_result,
@@ -85,7 +86,7 @@ def run(model_name: str = "persona-bias", n: int = 128, seed: int = 0) -> Outcom
         # north/south pairs themselves it would be the located direction by construction
         mixed = task.prompts(n, seed + 10 + i, persona=persona)
         control.append(top_component(model, located, mixed, directions[-1]))
-    random = [va.random_direction(d, seed + i) for i, d in enumerate(directions)]
+    random = [va.random_direction(d, draw_seed(seed, i)) for i, d in enumerate(directions)]
 
     metrics = {
         "bias gap": (lambda: abs(task.bias_gap(model)), False),

@@ -31,7 +31,13 @@ from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.locate.causal_attribution import causal_tracing
 from reference_impls.locate.metrics import AnswerProb
-from reference_impls.recipes.common import measured, over_seeds, random_sites, recipe_result
+from reference_impls.recipes.common import (
+    draw_seed,
+    measured,
+    over_seeds,
+    random_sites,
+    recipe_result,
+)
 from reference_impls.registry import Outcome, RegistryError, register_recipe
 from reference_impls.steer.targeted_optimization import rome_edit, rome_edit_simplified
 
@@ -138,7 +144,7 @@ def run(model_name: str = "facts-deep", n_edits: int = 4, seed: int = 0) -> Outc
         essence = prompts[:, : subject_last + 1]  # "<prefix> <subject>" -> what comes next
         target = torch.full((N_PREFIXES,), new)
         rows["before"].append(edit_scores(model, task, subject, new))
-        control = random_sites(candidates, [located], seed=seed + i)[0]
+        control = random_sites(candidates, [located], seed=draw_seed(seed, i))[0]
         control_sites.append(control)
         # the strongest reachable control: the located layer's MLP at the last position, where
         # an edit reaches the answer directly but is shared by every subject's prompt

@@ -46,7 +46,7 @@ from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer.targeted_optimization import fine_tune, site_weight_masks
 
 SEEDS = (0, 1, 2, 3, 4)
-K_GRID = (1, 2, 3)  # heads fine-tuned (of 16): each arm picks its own k here, on validation
+K_GRID = (1, 2, 3)  # heads fine-tuned (of 16): the method picks k here on validation
 N_PATCH = 64  # carry / no-carry prompt pairs for patching
 N_TRAIN = 256  # fine-tuning problems: half with a carry, half without (training split)
 BATCH = 64  # problems per Adam step, drawn from the N_TRAIN (a full batch costs 2.7x the time)

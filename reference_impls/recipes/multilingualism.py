@@ -114,6 +114,15 @@ def run(
         )
         for name in metrics
     ]
+
+    def evaluation(lang: str) -> str:
+        return (
+            f"the task's fixed evaluation text, 256 {lang} sentences (the same in every seed; a "
+            "seed draws the sentences the neurons are chosen on); control: the neurons with the "
+            f"largest mean |activation| on the seed's {remove} text (how many are also LAPE's: "
+            "magnitude_control in numbers)"
+        )
+
     truth = zoo.ground_truth(model_name)["language_neurons"]
     planted = [
         A.neuron(int(layer), j)
@@ -124,14 +133,18 @@ def run(
     result = recipe_result(
         locate="magnitude-analysis: lape over mean |activation| per language",
         steer=f"amplitude-manipulation: ablate(mode='zero') of the {remove} neurons",
-        metric=measures[f"{remove} verb accuracy"],
-        collateral=[measures[f"{hold} verb accuracy"], measures[f"{hold} language fidelity"]],
+        metric=measures[f"{remove} verb accuracy"].model_copy(update={"data": evaluation(remove)}),
+        collateral=[
+            measures[f"{hold} {what}"].model_copy(update={"data": evaluation(hold)})
+            for what in ("verb accuracy", "language fidelity")
+        ],
         targets=located,
         control=runs.Control(
             kind="data-derived-sites",
             description=f"as many MLP neurons ({len(magnitude)}), those with the largest mean "
             f"|activation| on the same {remove} text (magnitude, not language selectivity), "
-            "switched off the same way",
+            "switched off the same way; LAPE's own neurons are not excluded (the overlap is in "
+            "numbers)",
             targets=[s.doc() for s in magnitude],
         ),
         restored=restored and restored_random,

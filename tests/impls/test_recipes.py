@@ -180,25 +180,31 @@ def test_fine_tuning_the_attributed_neurons_learns_as_full_fine_tuning_does(trai
     assert after >= full - 0.15, result.metric  # about full fine-tuning's accuracy
     assert result.numbers["fraction_updated"].mean <= 0.05  # with ~2% of the weights
     # forgetting, on the unmoved facts kept out of every loss: seed 0 measured located 0.958,
-    # largest-activation 0.944, random 0.961, full fine-tuning 0.528 (it relearns only what the
-    # loss restates)
+    # largest-activation 0.944, random 0.961; full fine-tuning at the fewest steps that learn
+    # the new facts as well (5 in seed 0) 0.875, at the headline's 30 steps 0.528
     (kept,) = result.collateral
     assert kept.name == "facts outside the loss kept (both phrasings)"
     assert kept.after.mean >= 0.85, kept
     by_full = other(result, "facts outside the loss kept (both phrasings) against full fine-tuning")
-    assert by_full.control.mean == pytest.approx(
-        result.numbers["full_fine_tuning / kept"].mean, abs=1e-4
+    budget = int(result.numbers["full fine-tuning budget (steps)"].mean)
+    at_budget = f"full fine-tuning at lr 3e-3 / {budget} steps / "
+    assert result.numbers[at_budget + "learned"].mean >= after  # as well learned as the method
+    assert all(  # and the fewest steps that do
+        result.numbers[f"full fine-tuning at lr 3e-3 / {n} steps / learned"].mean < after
+        for n in efficient_training.FULL_STEPS
+        if n < budget
     )
-    assert by_full.after.mean >= by_full.control.mean + 0.2, by_full
+    assert by_full.control.mean == pytest.approx(result.numbers[at_budget + "kept"].mean, abs=1e-4)
+    assert by_full.after.mean >= by_full.control.mean + 0.04, by_full  # 3 of 72 answers
+    assert result.numbers["full_fine_tuning / kept"].mean <= 0.7  # more steps, more forgotten
     assert result.restored and training.recovered  # all in the planted fact MLP
     # the headline control is data-derived and strong: the 16 neurons of largest mean
-    # |activation| on the same prompts (all in MLP 0 here) learn most new facts too. Seed 0
-    # measured located 1.000 vs 0.875: the lead is two of the 16 answers; asserted: at least one
+    # |activation| on the same prompts (all in MLP 0 here) learn most new facts too. Over 5
+    # seeds the method leads in 2 and ties in 3 (0.975 vs 0.938); asserted: never behind
     assert result.control.kind == "data-derived-sites"
     assert result.numbers["largest-activation neurons in MLP 0"].mean >= 14
-    assert 0.6 <= result.metric.control.mean < 1.0, result.metric
-    assert beats_control(result.metric, 1 / 16), result.metric
-    # random neurons, reported beside it, learn far less (measured 0.750; gain margin 0.15)
+    assert 0.6 <= result.metric.control.mean <= result.metric.after.mean, result.metric
+    # random neurons, reported beside it, learn far less (seed 0 measured 0.719; margin 0.15)
     by_random = other(result, "new facts learned (both phrasings) against random neurons")
     assert by_random.after.mean == after and by_random.control.mean <= 0.8, by_random
     assert beats_control(by_random, 0.15), by_random
