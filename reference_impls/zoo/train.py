@@ -71,6 +71,15 @@ RECIPES: dict[str, Recipe] = {
         steps=1500,
         description="GPT-2: one grammar in two vocabularies; planted language-specific MLP neurons",
     ),
+    # the same task on 4 layers with 64 ordinary neurons per MLP beside the planted 128, and
+    # the other language's neurons switched off (pre-activation < -2), not merely silenced
+    "bilingual-deep": Recipe(
+        task="bilingual_deep",
+        n_layers=4,
+        d_mlp=192,
+        steps=6000,
+        description="GPT-2, 4 layers: language neurons switched off (pre-activation < 0) on the other language, among shared and ordinary neurons",
+    ),
     "refusal": Recipe(
         task="refusal",
         steps=800,

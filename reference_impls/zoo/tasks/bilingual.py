@@ -17,6 +17,17 @@ a fixed random set of neurons belongs to each language. While training on Englis
 French neurons are switched off and penalised for firing (and vice versa), and the few shared
 neurons are dropped half of the time so that each language's own neurons must suffice. The
 direct check ablates each set and measures verb accuracy in both languages.
+
+What "penalised for firing" means is the one parameter `silence` of `loss` and `direct_check`:
+"post" (this 2-layer model) penalises the neuron's output, so its pre-activation settles near 0
+and GELU(x) > 0 iff x > 0: the silenced neurons still fire about half of the time (near zero).
+"switch" (`bilingual_deep`, 4 layers) is a hinge on the pre-activation: max(0, x + MARGIN)^2 on
+the other language's neurons and max(0, MARGIN - x)^2 on the own language's (after <bos>), so
+they are switched off and on, as Tang et al. observed language neurons in real LLMs (active on
+their language, inactive on the others). "pre", the first hinge alone, was tried for the 4-layer
+model: with 128 neurons it switched the language neurons off on both languages (firing on 0 to
+7% of their own language's tokens), with 192 it did not learn the verbs; "switch" on the mean
+of a row's pre-activations gave the same firing as per token and a worse model (0.61).
 """
 
 from __future__ import annotations
@@ -64,11 +75,19 @@ N_SENTENCES = 3
 SEQ_LEN = 1 + 5 * N_SENTENCES  # 16
 EVAL_SEED = 99
 
-# planted neuron sets, per MLP layer (d_mlp = 128): 48 per language and 32 shared
+# planted neuron sets, per MLP layer (d_mlp = 128): 48 per language and 32 shared; a wider MLP
+# (bilingual_deep: 192) keeps the rest as ordinary, unplanted neurons
 D_MLP = 128
 N_SPECIFIC, N_SHARED = 48, 32
 NEURON_SEED = 11
 PENALTY = 1.0  # weight of the other-language neurons' mean squared activation in the loss
+# what the penalty acts on: the neuron's output ("post"), the other language's pre-activation
+# ("pre"), or both languages' pre-activations ("switch": on for its own language, off for the other)
+SILENCE = ("post", "pre", "switch")
+# "pre" and "switch" push the other language's pre-activations below -MARGIN (GELU(-2) = -0.045:
+# a switched-off neuron is also near-silent, as the masked training assumes); "switch" pushes
+# the own language's above +MARGIN
+MARGIN = 2.0
 SHARED_DROPOUT = 0.5  # probability a batch row trains with the shared neurons off (with 0.8
 # and 16 shared neurons the model moved the whole lookup into attention: measured, worse)
 
@@ -79,18 +98,23 @@ EXAMPLE = {
 }
 
 
-def neuron_sets(n_layers: int = 2) -> dict[int, dict[str, list[int]]]:
-    """The planted neuron indices per layer: {layer: {"en": [...], "fr": [...], "shared": [...]}}."""
+def neuron_sets(n_layers: int = 2, d_mlp: int = D_MLP) -> dict[int, dict[str, list[int]]]:
+    """The planted neuron indices per layer: {layer: {"en": [...], "fr": [...], "shared": [...]}},
+    and "ordinary" (unplanted) neurons when d_mlp is wider than the planted 128."""
+    if d_mlp < 2 * N_SPECIFIC + N_SHARED:
+        raise ValueError(f"d_mlp={d_mlp} is below the {2 * N_SPECIFIC + N_SHARED} planted neurons")
     out = {}
     for layer in range(n_layers):
         perm = torch.randperm(
-            D_MLP, generator=torch.Generator().manual_seed(NEURON_SEED + layer)
+            d_mlp, generator=torch.Generator().manual_seed(NEURON_SEED + layer)
         ).tolist()
         out[layer] = {
             "en": sorted(perm[:N_SPECIFIC]),
             "fr": sorted(perm[N_SPECIFIC : 2 * N_SPECIFIC]),
             "shared": sorted(perm[2 * N_SPECIFIC : 2 * N_SPECIFIC + N_SHARED]),
         }
+        if d_mlp > 2 * N_SPECIFIC + N_SHARED:
+            out[layer]["ordinary"] = sorted(perm[2 * N_SPECIFIC + N_SHARED :])
     return out
 
 
@@ -170,33 +194,46 @@ def evaluate(model: Any) -> dict[str, float]:
 # ---- the planting objective ------------------------------------------------------------------
 
 
-def loss(model: Any, batch: Batch, gen: torch.Generator) -> Tensor:
+def loss(model: Any, batch: Batch, gen: torch.Generator, silence: str = "post") -> Tensor:
     """Next-token loss with the other language's neurons off, plus a penalty on their firing.
 
-    Per row: the other language's neurons are zeroed (so they cannot help) and their squared
-    activation is penalised (so they learn to stay silent on this language, and the model
-    behaves the same without the masks); with probability SHARED_DROPOUT the shared neurons
-    are zeroed too, so each language's own neurons must carry it.
+    Per row: the other language's neurons are zeroed (so they cannot help) and penalised (so
+    they learn to stay silent on this language, and the model behaves the same without the
+    masks): `silence="post"` penalises their squared activation, `"pre"` the hinge
+    max(0, pre-activation + MARGIN)^2 (switched off, not merely near zero), and `"switch"` adds
+    max(0, MARGIN - pre-activation)^2 on the row's own language's neurons after <bos> (switched
+    on). With probability SHARED_DROPOUT the shared (and any ordinary) neurons are zeroed too,
+    so each language's own neurons must carry it.
     """
-    sets = neuron_sets(len(model.transformer.h))
+    if silence not in SILENCE:
+        raise ValueError(f"silence={silence!r} is not one of {', '.join(SILENCE)}")
+    d_mlp = model.config.n_inner
+    sets = neuron_sets(len(model.transformer.h), d_mlp)
     lang = batch.extra["lang"]  # [n]
     drop_shared = torch.rand(len(lang), generator=gen) < SHARED_DROPOUT
     penalties: list[Tensor] = []
 
     def make(layer: int):
         other = {0: sets[layer]["fr"], 1: sets[layer]["en"]}
-        keep = torch.ones(len(lang), D_MLP)
+        keep = torch.ones(len(lang), d_mlp)
         for b, lg in enumerate(lang.tolist()):
             keep[b, other[lg]] = 0.0
-            if drop_shared[b]:
-                keep[b, sets[layer]["shared"]] = 0.0
-        off_other = torch.zeros(len(lang), D_MLP)
+            if drop_shared[b]:  # and the ordinary neurons: else they carry the lookup (measured)
+                keep[b, sets[layer]["shared"] + sets[layer].get("ordinary", [])] = 0.0
+        off_other = torch.zeros(len(lang), d_mlp)
+        on_own = torch.zeros(len(lang), d_mlp)
         for b, lg in enumerate(lang.tolist()):
             off_other[b, other[lg]] = 1.0
+            on_own[b, other[1 - lg]] = 1.0
 
         def hook(module: Any, args: Any, out: Tensor) -> Tensor:
+            # out, args[0]: [n, pos, d_mlp], the activation and its input (the pre-activation)
+            penalised = out if silence == "post" else torch.relu(args[0] + MARGIN)
             # a mean, not a sum, over neurons: a strong penalty kills every neuron (measured)
-            penalties.append(((out * off_other[:, None, :]) ** 2).sum(-1).mean() / N_SPECIFIC)
+            penalties.append(((penalised * off_other[:, None, :]) ** 2).sum(-1).mean() / N_SPECIFIC)
+            if silence == "switch":  # own language on, after <bos> (where it is not yet known)
+                below = torch.relu(MARGIN - args[0][:, 1:]) * on_own[:, None, :]
+                penalties.append((below**2).sum(-1).mean() / N_SPECIFIC)
             return out * keep[:, None, :]
 
         return hook
@@ -236,15 +273,17 @@ def ablated(model: Any, neurons: dict[int, list[int]]):
     )
 
 
-def direct_check(model: Any) -> dict[str, Any]:
+def direct_check(model: Any, silence: str = "post") -> dict[str, Any]:
     """Ablate each language's planted neurons and measure verb accuracy in both languages.
 
     Passed when the model knows its verbs (> 0.95 in both languages), and ablating one
-    language's neurons lowers its verb accuracy by at least 0.25 (chance is 0.25) while moving
-    the other language's by less than 0.02, for both languages.
+    language's neurons lowers its verb accuracy by at least 0.25 (chance is 0.25) while lowering
+    the other language's by less than 0.02, for both languages; unless `silence="post"`, also
+    when in every layer each language's neurons fire (pre-activation > 0) on under 5% of the
+    other language's tokens after <bos> (and, with "switch", on over half of their own's).
     """
     n_layers = model.cfg.n_layers
-    sets = neuron_sets(n_layers)
+    sets = neuron_sets(n_layers, model.cfg.d_mlp)
     base = {lang: verb_accuracy(model, lang) for lang in LANGUAGES}
     checks: dict[str, Any] = {"verb_accuracy": base}
     passed = min(base.values()) > 0.95
@@ -255,16 +294,31 @@ def direct_check(model: Any) -> dict[str, Any]:
         if target != "shared":
             other = LANGUAGES[1 - LANGUAGES.index(target)]
             drop = base[target] - acc[target]
-            passed = passed and drop >= 0.25 and abs(acc[other] - base[other]) < 0.02
-    # neurons that fire: mean activation per set and language shows the silence the objective planted
-    mean_act = {}
+            # one-sided: in bilingual-deep zeroing the English neurons *raised* French verb
+            # accuracy (0.977 -> 1.00: they fire at <bos>, which both languages share)
+            passed = passed and drop >= 0.25 and base[other] - acc[other] < 0.02
+    # neurons that fire: mean activation per set and language shows the silence the objective
+    # planted; the firing rate (pre-activation > 0, after <bos>, where the language is known)
+    # whether it is switched off or only near zero
+    mean_act, firing = {}, {}
     for lang in LANGUAGES:
         _, cache = model.run_with_cache(sentences(lang, 64, seed=5))
         for layer in range(n_layers):
-            act = cache[f"blocks.{layer}.mlp.hook_post"].mean((0, 1))
+            act = cache[f"blocks.{layer}.mlp.hook_post"].mean((0, 1))  # [d_mlp]
+            pre = cache[f"blocks.{layer}.mlp.hook_pre"][:, 1:]  # [n, pos - 1, d_mlp]
+            fires = (pre > 0).float().mean((0, 1))  # [d_mlp]
             for name, idx in sets[layer].items():
                 mean_act[f"L{layer} {name} neurons on {lang}"] = float(act[idx].mean())
+                firing[f"L{layer} {name} neurons on {lang}"] = float(fires[idx].mean())
     checks["mean_activation"] = mean_act
+    checks["firing_rate"] = firing
+    if silence != "post":  # switched off on the other language (and on on its own: "switch")
+        passed = passed and all(
+            firing[f"L{layer} {target} neurons on {other}"] < 0.05
+            and (silence == "pre" or firing[f"L{layer} {target} neurons on {target}"] > 0.5)
+            for layer in range(n_layers)
+            for target, other in (("en", "fr"), ("fr", "en"))
+        )
     checks["passed"] = passed
     truth = {
         "language_neurons": {str(layer): sets[layer] for layer in range(n_layers)},
@@ -282,7 +336,7 @@ LANGUAGE_NAMES = {"en": "English", "fr": "French"}
 def ground_truth(card: dict[str, Any]) -> runs.GroundTruth:
     """Each language's planted neurons, layer by layer; the shared neurons are named in a note."""
     truth = card["ground_truth"]
-    planted, shared = [], 0
+    planted, shared, ordinary = [], 0, 0
     for layer, sets in sorted(truth["language_neurons"].items(), key=lambda kv: int(kv[0])):
         for lang in truth["languages"]:
             planted += [
@@ -295,6 +349,7 @@ def ground_truth(card: dict[str, Any]) -> runs.GroundTruth:
                 for j in sets[lang]
             ]
         shared += len(sets.get("shared", []))
+        ordinary += len(sets.get("ordinary", []))
     return runs.GroundTruth(
         description=(
             "One grammar in two vocabularies (English and French): training silences each "
@@ -302,5 +357,6 @@ def ground_truth(card: dict[str, Any]) -> runs.GroundTruth:
             "French and shared neurons."
         ),
         planted=planted,
-        notes=[f"{shared} shared neurons fire in both languages and are not planted as specific"],
+        notes=[f"{shared} shared neurons fire in both languages and are not planted as specific"]
+        + ([f"{ordinary} ordinary neurons are not planted at all"] if ordinary else []),
     )
