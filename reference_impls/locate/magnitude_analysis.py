@@ -165,11 +165,20 @@ def mean_difference(
 
 # ---- `mi-atlas run magnitude-analysis` --------------------------------------------------------
 
+# what each zoo model's planting means for firing-rate LAPE (measured: docs/locate.md)
+NOTES = {
+    "bilingual": "the language neurons are silenced (pre-activation near 0), not switched off, "
+    "on the other language: they fire about as often there; bilingual-deep switches them off",
+    "bilingual-deep": "the language neurons are switched on and off (half of each MLP layer): "
+    "Tang et al.'s filter, the 95th percentile of all firing rates, is then 1.0",
+}
+
 
 @register_method("magnitude-analysis", default_model="bilingual")
 def demo(model_name: str) -> Outcome:
-    """Find each language's neurons from activation magnitudes on sentences of both languages,
-    over 5 data seeds (the zoo's only model with planted neurons is the 2-layer `bilingual`)."""
+    """Find each language's neurons from activation statistics on sentences of both languages,
+    over 5 data seeds: on `bilingual` (2 layers, neurons silenced near zero on the other
+    language) or `bilingual-deep` (4 layers, neurons switched on and off as Tang et al. saw)."""
     from reference_impls import zoo
 
     truth = zoo.ground_truth(model_name)
@@ -245,6 +254,6 @@ def demo(model_name: str) -> Outcome:
                 variant="magnitude entropy",
             )
         ],
-        notes=["no deeper zoo model has planted neurons, so this demo stays on the 2-layer model"],
+        notes=[NOTES[model_name]] if model_name in NOTES else [],
     )
     return Outcome(result, recovered=recovered, seeds=_zoo.SEEDS)

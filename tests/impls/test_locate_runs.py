@@ -167,6 +167,24 @@ def test_magnitude_analysis_headline_is_lape_and_the_magnitude_variant_finds_the
     assert max(headline.recovery.auroc.values) < 0.5
 
 
+def test_magnitude_analysis_on_bilingual_deep_lape_fails_on_switched_off_neurons_too():
+    out = run("magnitude-analysis", "bilingual-deep")
+    headline, simplified = out.result, variant(out.result, "magnitude entropy")
+    assert out.model.name == "bilingual-deep" and headline.recovery.auroc.n == 5
+    # the neurons are switched on and off here (the zoo card), yet firing-rate LAPE does not
+    # recover them: half of each layer is planted, so Tang et al.'s 95th-percentile filter is
+    # 1.0 and only the neurons that fire at <bos> too pass it (AUROC 0.67 ± 0, precision
+    # at the planted count 0.66 ± 0; both models fail, differently)
+    auroc = headline.recovery.auroc.values
+    assert 0.55 < min(auroc) and max(auroc) < 0.8 and out.recovered is False
+    assert headline.recovery.precision_at_k.mean < 0.8
+    assert number(headline, "L0 precision at planted") < 0.6  # no layer-0 neuron passes
+    # the magnitude entropy finds most of them (0.973 ± 0.0004)
+    assert min(simplified.recovery.auroc.values) > 0.95
+    for layer in range(4):
+        assert number(simplified, f"L{layer} precision at planted") > 0.85
+
+
 def test_probing_on_refusal_deep_reads_the_trigger_a_layer_early_and_the_decoys_too():
     out = run("probing")
     result = out.result

@@ -164,6 +164,38 @@ def test_the_facts_live_in_one_mlp_at_the_last_subject_token():
     assert others.min() > 0.9
 
 
+def test_bilingual_deep_language_neurons_are_switched_on_and_off_and_each_set_is_needed():
+    _, model, card, _, check = _loaded("bilingual-deep")
+    c = check["checks"]
+    assert model.cfg.n_layers == 4 and model.cfg.d_mlp == 192
+    assert card["training"]["n_layers"] == 4
+    firing = c["firing_rate"]  # share of tokens after <bos> with pre-activation > 0
+    for layer in range(4):
+        for lang, other in (("en", "fr"), ("fr", "en")):
+            # on for their language (measured 1.00), off for the other (0.00), in every layer
+            assert firing[f"L{layer} {lang} neurons on {lang}"] > 0.9
+            assert firing[f"L{layer} {lang} neurons on {other}"] < 0.01
+            # the decoys fire in both languages, neither always nor never (measured 0.09 to 0.48)
+            for decoy in ("shared", "ordinary"):
+                assert 0.05 < firing[f"L{layer} {decoy} neurons on {lang}"] < 0.8
+    base = c["verb_accuracy"]
+    assert min(base.values()) > 0.95
+    for lang, other in (("en", "fr"), ("fr", "en")):
+        ablated = c[f"ablate_{lang}_neurons"]
+        # zeroing a language's neurons breaks its verbs (measured 0.44, 0.27; chance 0.25) and
+        # does not lower the other's (English unchanged; French *rises* 0.98 -> 1.00: the
+        # English neurons fire at <bos>, which both languages share)
+        assert ablated[lang] < base[lang] - 0.4 and ablated[other] >= base[other]
+    # the shared neurons alone: not needed (measured: unchanged)
+    assert c["ablate_shared_neurons"] == pytest.approx(base, abs=0.01)
+    # the 2-layer bilingual's silenced neurons fire on the other language about as often as on
+    # their own (0.48 to 0.49 against 0.41 to 0.51): the difference bilingual-deep was built for
+    two = _loaded("bilingual")[4]["checks"]["firing_rate"]
+    for layer in range(2):
+        for lang, other in (("en", "fr"), ("fr", "en")):
+            assert two[f"L{layer} {lang} neurons on {other}"] > 0.4
+
+
 def test_task_data_is_deterministic_and_documented_helpers_have_their_shapes():
     from reference_impls.zoo.tasks import (
         bilingual,
