@@ -50,6 +50,30 @@ def draw_seed(seed: int, draw: int) -> int:
     return 1000 * seed + draw
 
 
+def head_output_norms(
+    model: Any,
+    heads: Sequence[Site],
+    tokens: Int[Tensor, "batch pos"],
+    positions: Sequence[int] | None = None,
+) -> Tensor:
+    """A magnitude statistic of each head: the norm of what it writes into the residual stream,
+    z @ W_O, mean over the sequences of `tokens` and `positions` (all if None). One forward pass.
+
+    Returns (n_heads,). The data-derived control of recipes that choose heads by another score.
+    """
+    from reference_impls.interventions import weight
+
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=sorted({h.hook_name for h in heads}))
+        norms = []
+        for head in heads:
+            z = head.select(cache[head.hook_name])  # (batch, pos, d_head)
+            z = z if positions is None else z[:, list(positions)]
+            w_o = weight(model, f"blocks.{head.layer}.attn.W_O")[head.head]  # (d_head, d_model)
+            norms.append((z @ w_o).norm(dim=-1).mean())
+    return torch.stack(norms)
+
+
 def inner_residual_sites(model: Any, n_pos: int) -> list[Site]:
     """The residual stream entering every block after the first, at every position.
 

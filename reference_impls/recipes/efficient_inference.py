@@ -38,6 +38,7 @@ from reference_impls.locate.gradient_detection import gradient_x_activation
 from reference_impls.recipes.common import (
     compare,
     draw_seed,
+    head_output_norms,
     masked_logprob,
     over_seeds,
     random_sites,
@@ -68,16 +69,6 @@ def weight_magnitude(model: Any, site: A.Site) -> float:
             w_in = weight(model, f"blocks.{site.layer}.mlp.W_in")[:, site.index]
             w_out = weight(model, f"blocks.{site.layer}.mlp.W_out")[site.index]
         return float(w_in.norm() * w_out.norm())
-
-
-def output_norm(model: Any, site: A.Site, tokens) -> float:
-    """The activation-magnitude score of a head: the norm of what it writes into the residual
-    stream (z @ W_O), mean over every sequence and position of `tokens`."""
-    with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=[site.hook_name])
-        z = site.select(cache[site.hook_name])  # (batch, pos, d_head)
-        w_out = weight(model, f"blocks.{site.layer}.attn.W_O")[site.head]  # (d_head, d_model)
-        return float((z @ w_out).norm(dim=-1).mean())
 
 
 def prune_by_attribution(model: Any, sites: list[A.Site], k: int, tokens, metric) -> list[A.Site]:
@@ -122,7 +113,7 @@ def run(
     by_magnitude = [sites[i] for i in torch.argsort(magnitudes, stable=True)[:k].tolist()]
     by_output = None
     if kind == "heads":
-        norms = torch.tensor([output_norm(model, s, fit.tokens) for s in sites])
+        norms = head_output_norms(model, sites, fit.tokens)
         by_output = [sites[i] for i in torch.argsort(norms, stable=True)[:k].tolist()]
 
     def accuracy() -> float:

@@ -37,11 +37,10 @@ from mi_atlas import runs
 from reference_impls import addressing as A
 from reference_impls import zoo
 from reference_impls.addressing import Site
-from reference_impls.interventions import weight
 from reference_impls.locate.causal_attribution import activation_patching
 from reference_impls.locate.metrics import LogitDiff
 from reference_impls.locate.scores import Scores
-from reference_impls.recipes.common import random_sites, recipe_result
+from reference_impls.recipes.common import head_output_norms, random_sites, recipe_result
 from reference_impls.registry import Outcome, register_recipe
 from reference_impls.steer.targeted_optimization import fine_tune, site_weight_masks
 
@@ -74,15 +73,9 @@ def output_norm_heads(model: Any, task: Any, k: int, seed: int) -> list[Site]:
     """The data-derived control: the k heads with the largest mean output norm at the answers."""
     gen = torch.Generator().manual_seed(1000 + seed)
     tokens = task.batch_of(task.draw(N_PATCH, gen, "train", None)).tokens
-    _, cache = model.run_with_cache(tokens)
-    answer_inputs = [p - 1 for p in task.ANSWER_POS]
-    norms = []
-    for site in A.heads(model):
-        z = cache[site.hook_name][:, answer_inputs, site.head]  # [batch, 3, d_head]
-        w_o = weight(model, f"blocks.{site.layer}.attn.W_O")[site.head]  # [d_head, d_model]
-        norms.append(float((z @ w_o.detach()).norm(dim=-1).mean()))
-    order = sorted(range(len(norms)), key=lambda i: -norms[i])
-    return [A.heads(model)[i] for i in order[:k]]
+    heads = A.heads(model)
+    norms = head_output_norms(model, heads, tokens, [p - 1 for p in task.ANSWER_POS])
+    return [heads[i] for i in torch.argsort(norms, descending=True, stable=True)[:k].tolist()]
 
 
 def fine_tuned(model: Any, task: Any, sites: Sequence[Site], seed: int):
